@@ -1,0 +1,1 @@
+"""authdiag: explains why a request was refused."""
