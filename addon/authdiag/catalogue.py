@@ -1,0 +1,79 @@
+"""The catalogue of causes: one entry per cause, each with its rule and its docs.
+
+A rule is a small function from evidence to a conclusion (or None when its cause
+does not apply). The catalogue is the single place that names causes: the engine
+runs its rules, and docs/causes.md is generated from its text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from authdiag.evidence import Evidence
+from authdiag.findings import Confidence, Fault
+
+
+@dataclass(frozen=True, slots=True)
+class Conclusion:
+    """What a rule concludes; the engine adds the cause id to make a Finding."""
+
+    confidence: Confidence
+    summary: str
+    evidence: tuple[str, ...]
+    fix: tuple[str, ...]
+    fault: Fault
+
+
+Rule = Callable[[Evidence], Conclusion | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """A cause of refusal the engine knows, with the text that documents it."""
+
+    id: str
+    title: str
+    triggers: str
+    """What in a flow makes the rule fire (for docs/causes.md)."""
+    shows: str
+    """What its evidence lines show (for docs/causes.md)."""
+    remedy: str
+    """The usual fix, in general terms (for docs/causes.md)."""
+    rule: Rule
+    routine: bool = False
+    """A normal protocol step rather than a failure: annotated, not marked."""
+    yields_to: tuple[str, ...] = ()
+    """Causes that, when also found, explain the refusal better: this cause's
+    finding is then dropped (a generic cause yields to the specific ones)."""
+
+
+CAUSES: list[Cause] = []
+"""Every cause, in the order rules run; earlier causes win ties in ranking."""
+
+
+def cause(
+    cause_id: str,
+    *,
+    title: str,
+    shows: str,
+    triggers: str,
+    remedy: str,
+    routine: bool = False,
+    yields_to: tuple[str, ...] = (),
+) -> Callable[[Rule], Rule]:
+    """Register the decorated rule under a stable cause id."""
+
+    def register(rule: Rule) -> Rule:
+        if any(known.id == cause_id for known in CAUSES):
+            raise ValueError(f"cause {cause_id!r} is registered twice")
+        CAUSES.append(
+            Cause(cause_id, title, triggers, shows, remedy, rule, routine, yields_to)
+        )
+        return rule
+
+    return register
+
+
+def find_cause(cause_id: str) -> Cause | None:
+    return next((known for known in CAUSES if known.id == cause_id), None)

@@ -1,0 +1,273 @@
+"""Evidence: everything a rule may look at, built once per refused flow.
+
+This is the only module besides the addon that reads mitmproxy flows. It turns a
+flow into one frozen record of what was sent and what came back, so that rules
+stay small pure functions, and a saved recording gives the same record as the
+live flow did.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mitmproxy import http
+from mitmproxy.net.http import cookies as mitm_cookies
+
+from authdiag import credentials, tokens
+from authdiag.bodies import ErrorBody, parse_error_body
+from authdiag.challenges import Challenges, parse_challenges
+from authdiag.credentials import AuthorizationCredential, PlacedCredential
+from authdiag.tokens import JwtInspection
+
+EMPTY_CHALLENGES = Challenges()
+
+
+@dataclass(frozen=True, slots=True)
+class SetCookie:
+    """A cookie the response set, and whether it clears (deletes) the cookie."""
+
+    name: str
+    cleared: bool
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one flow carried and what came back."""
+
+    method: str
+    url: str
+    """The URL with every query value that is a credential replaced by '…'."""
+    host: str
+    status: int | None
+    requested_at: float
+    """When the request was sent (epoch seconds): the time every claim is judged at."""
+    server_date: float | None
+    """The response's Date header: the server's clock, when it sent one."""
+    challenges: Challenges = EMPTY_CHALLENGES
+    proxy_challenges: Challenges = EMPTY_CHALLENGES
+    authorization: AuthorizationCredential | None = None
+    authorization_count: int = 0
+    proxy_authorization: AuthorizationCredential | None = None
+    placed: tuple[PlacedCredential, ...] = ()
+    session_cookies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """(name, value) of request cookies whose names look like sessions."""
+    cookie_names: tuple[str, ...] = ()
+    set_cookies: tuple[SetCookie, ...] = ()
+    body: ErrorBody | None = None
+    token: JwtInspection | None = None
+    """The JWT the request carried (Bearer, bare, or in a token parameter)."""
+    bearer_token: str | None = field(default=None, repr=False)
+    leeway: float = 0.0
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    """Every secret value in the request, for scrubbing server text that echoes it."""
+    response_headers: Mapping[str, str] = field(default_factory=dict)
+    """A few response headers that name platforms (lower-cased names)."""
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.authorization or self.placed or self.session_cookies)
+
+    @property
+    def clock_skew(self) -> float | None:
+        """Server clock minus the request time, in seconds, when the server sent Date.
+
+        Date has a resolution of one second and the response comes after the
+        request, so only a skew of a few seconds or more means anything.
+        """
+        if self.server_date is None:
+            return None
+        return self.server_date - self.requested_at
+
+
+PLATFORM_HEADERS = ("server", "x-amzn-errortype", "x-powered-by", "via")
+
+
+def from_flow(flow: http.HTTPFlow, *, leeway: float = 0.0) -> Evidence:
+    """Build the evidence for a flow that has a request (and usually a response)."""
+    request = flow.request
+    response = flow.response
+    headers = request.headers
+
+    authorization_values = headers.get_all("authorization")
+    authorization = (
+        credentials.parse_authorization(authorization_values[0])
+        if authorization_values
+        else None
+    )
+    proxy_authorization_value = headers.get("proxy-authorization")
+    proxy_authorization = (
+        credentials.parse_authorization(proxy_authorization_value)
+        if proxy_authorization_value is not None
+        else None
+    )
+    placed = credentials.find_placed_credentials(
+        headers.items(multi=True), request.query.items(multi=True)
+    )
+    request_cookies = tuple(request.cookies.items(multi=True))
+    session_cookies = tuple(
+        (name, value)
+        for name, value in request_cookies
+        if credentials.is_session_cookie_name(name)
+    )
+
+    bearer_token = _bearer_token(authorization, placed)
+    token = (
+        tokens.inspect_jwt(bearer_token)
+        if bearer_token is not None and _jwt_shaped(bearer_token)
+        else None
+    )
+    secrets = _secrets(authorization, proxy_authorization, placed, request_cookies)
+
+    status = response.status_code if response else None
+    return Evidence(
+        method=request.method,
+        url=_redacted_url(request, placed),
+        host=request.pretty_host,
+        status=status,
+        requested_at=request.timestamp_start,
+        server_date=_server_date(response),
+        challenges=_challenges(response, "www-authenticate"),
+        proxy_challenges=_challenges(response, "proxy-authenticate"),
+        authorization=authorization,
+        authorization_count=len(authorization_values),
+        proxy_authorization=proxy_authorization,
+        placed=placed,
+        session_cookies=session_cookies,
+        cookie_names=tuple(name for name, _ in request_cookies),
+        set_cookies=_set_cookies(response),
+        body=_body(response),
+        token=token,
+        bearer_token=bearer_token,
+        leeway=leeway,
+        secrets=secrets,
+        response_headers=_platform_headers(response),
+    )
+
+
+def _bearer_token(
+    authorization: AuthorizationCredential | None,
+    placed: tuple[PlacedCredential, ...],
+) -> str | None:
+    if authorization is not None and authorization.bearer_token:
+        return authorization.bearer_token
+    for credential in placed:
+        if credential.kind == "token" and credential.value:
+            return credential.value
+    return None
+
+
+def _jwt_shaped(token: str) -> bool:
+    # A token with two dots that starts like a JSON header is meant to be a JWT
+    # even when it is broken; anything else is an opaque token.
+    return tokens.looks_like_jwt(token) or (
+        token.startswith("eyJ") and token.count(".") >= 2
+    )
+
+
+def _secrets(
+    authorization: AuthorizationCredential | None,
+    proxy_authorization: AuthorizationCredential | None,
+    placed: tuple[PlacedCredential, ...],
+    request_cookies: tuple[tuple[str, str], ...],
+) -> tuple[str, ...]:
+    found: list[str] = []
+    for credential in (authorization, proxy_authorization):
+        if credential is None:
+            continue
+        found.append(credential.secret)
+        if credential.bearer_token:
+            found.append(credential.bearer_token)
+        if credential.basic is not None and credential.basic.password:
+            found.append(credential.basic.password)
+    found.extend(credential.value for credential in placed)
+    found.extend(value for _, value in request_cookies)
+    # Longest first, so that a token is replaced whole before any part of it.
+    return tuple(sorted({s for s in found if s}, key=len, reverse=True))
+
+
+def _redacted_url(request: http.Request, placed: tuple[PlacedCredential, ...]) -> str:
+    from authdiag.credentials import Location
+
+    names = {c.name for c in placed if c.location is Location.QUERY}
+    if not names:
+        return request.pretty_url
+    base = request.pretty_url.split("?", 1)[0]
+    query = "&".join(
+        f"{name}=…" if name in names else f"{name}={value}"
+        for name, value in request.query.items(multi=True)
+    )
+    return f"{base}?{query}"
+
+
+def _challenges(response: http.Response | None, name: str) -> Challenges:
+    if response is None:
+        return EMPTY_CHALLENGES
+    values = response.headers.get_all(name)
+    return parse_challenges(values) if values else EMPTY_CHALLENGES
+
+
+def _server_date(response: http.Response | None) -> float | None:
+    if response is None or "date" not in response.headers:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(response.headers["date"])
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.timestamp()
+
+
+def _set_cookies(response: http.Response | None) -> tuple[SetCookie, ...]:
+    if response is None or "set-cookie" not in response.headers:
+        return ()
+    found = []
+    received_at = response.timestamp_start or 0.0
+    for name, value, attrs in mitm_cookies.parse_set_cookie_headers(
+        response.headers.get_all("set-cookie")
+    ):
+        expires_at = _cookie_expiry(attrs, received_at)
+        cleared = value in ("", '""') or (
+            expires_at is not None and expires_at <= received_at
+        )
+        found.append(SetCookie(name=name, cleared=cleared, expires_at=expires_at))
+    return tuple(found)
+
+
+def _cookie_expiry(attrs: Mapping[str, str | None], received_at: float) -> float | None:
+    # Max-Age wins over Expires (RFC 6265 §5.3 step 3) and counts from when the
+    # response arrived, not from now: a recording must judge the same way forever.
+    lowered = {k.lower(): v for k, v in attrs.items()}
+    max_age = lowered.get("max-age")
+    if max_age is not None:
+        try:
+            return received_at + int(max_age)
+        except ValueError:
+            pass
+    if lowered.get("expires"):
+        expires = mitm_cookies.get_expiration_ts({"expires": lowered["expires"]})
+        return float(expires) if expires is not None else None
+    return None
+
+
+def _body(response: http.Response | None) -> ErrorBody | None:
+    if response is None or not response.raw_content:
+        return None
+    try:
+        content = response.get_content(strict=False)
+    except ValueError:
+        content = response.raw_content
+    return parse_error_body(content, response.headers.get("content-type"))
+
+
+def _platform_headers(response: http.Response | None) -> dict[str, str]:
+    if response is None:
+        return {}
+    return {
+        name: response.headers[name][:200]
+        for name in PLATFORM_HEADERS
+        if name in response.headers
+    }

@@ -1,0 +1,76 @@
+"""What the rules share: confidence names, server messages, evidence lines."""
+
+from __future__ import annotations
+
+import re
+
+from authdiag import describe
+from authdiag.evidence import Evidence
+from authdiag.findings import Confidence
+
+HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
+
+REFUSALS = frozenset({401, 403})
+
+JWT_CAUSES = (
+    "jwt-unsigned",
+    "jwt-malformed",
+    "jwt-expired",
+    "jwt-not-yet-valid",
+    "jwt-audience-mismatch",
+)
+"""The causes that explain a refused JWT by what is inside it."""
+
+
+def present(*lines: str | None) -> tuple[str, ...]:
+    """The evidence lines that exist, in order (rules pass None for absent ones)."""
+    return tuple(line for line in lines if line)
+
+
+def server_error(ev: Evidence) -> tuple[str | None, str | None]:
+    """The error code and description the server gave, challenge first, then body."""
+    for found in ev.challenges.challenges:
+        if found.param("error"):
+            return found.param("error"), found.param("error_description")
+    if ev.body is not None:
+        return ev.body.code, ev.body.message
+    return None, None
+
+
+def server_says(ev: Evidence, pattern: re.Pattern[str]) -> str | None:
+    """The first server message (challenge description or body) matching pattern."""
+    _, description = server_error(ev)
+    for text in (description, ev.body.message if ev.body else None):
+        if text and pattern.search(text):
+            return text
+    return None
+
+
+def common_evidence(ev: Evidence) -> list[str]:
+    lines = describe.request_credentials(ev)
+    lines.append(describe.challenges_line(ev.challenges))
+    body = describe.body_line(ev.body)
+    if body:
+        lines.append(body)
+    return lines
+
+
+def scheme_sent(ev: Evidence) -> str | None:
+    if ev.authorization is None:
+        return None
+    return ev.authorization.scheme or None
+
+
+def scheme_fix(scheme: str) -> str:
+    recipes = {
+        "bearer": "Send the access token as 'Authorization: Bearer <token>' "
+        '(curl -H "Authorization: Bearer $TOKEN"; requests headers='
+        "{'Authorization': f'Bearer {token}'}).",
+        "basic": "Send user and password with Basic (curl -u USER; requests "
+        "auth=(user, password)).",
+        "digest": "Use Digest (curl --digest -u USER; requests "
+        "auth=HTTPDigestAuth(user, password)).",
+        "negotiate": "Use Kerberos/SPNEGO (curl --negotiate -u :; requests-kerberos).",
+        "ntlm": "Use NTLM (curl --ntlm -u 'DOMAIN\\\\USER'; requests-ntlm).",
+    }
+    return recipes.get(scheme, f"Send the credential with the {scheme} scheme.")
