@@ -340,3 +340,14 @@ def test_other_strings_do_not_look_like_a_jwt(text: str) -> None:
 @given(st.text())
 def test_looks_like_jwt_never_raises(text: str) -> None:
     assert looks_like_jwt(text) in (True, False)
+
+
+def test_a_token_pyjwt_refuses_is_not_decodable_and_says_why() -> None:
+    # The header and payload read fine; the signature segment is not base64url,
+    # so a server built on pyjwt would refuse the token before any claim check.
+    good = jwt.encode({"sub": "alice"}, "k" * 32, algorithm="HS256")
+    header, payload, _ = good.split(".")
+    got = inspect_jwt(f"{header}.{payload}.!!")
+    assert not got.decodable
+    assert any(p.startswith("pyjwt refuses it") for p in got.problems)
+    assert got.subject == "alice"

@@ -1,11 +1,11 @@
 """Look inside JSON Web Tokens without verifying them (RFC 7519, RFC 7515).
 
 Only the JWS Compact Serialization is read (RFC 7515 §7.1): three base64url
-segments, header.payload.signature. The header and payload are decoded here with
-base64url and ``json`` rather than with pyjwt: pyjwt rejects a whole header whose
-``kid`` is not a string and folds every payload failure into one DecodeError,
-while a diagnosis wants to say which segment is broken and still show the rest.
-The signature segment is never decoded, never stored, never quoted.
+segments, header.payload.signature. pyjwt decides whether the token decodes at
+all (signature checks off), as it would in a server built on it. When it refuses,
+each segment is read on its own with pyjwt's base64url helper, because pyjwt
+reports only its first complaint while a diagnosis wants to say which segment is
+broken and still show the rest. The signature is never stored or quoted.
 
 Nothing here reads the clock: exp, nbf and iat are handed back as numbers and the
 caller judges them against its own notion of now. Claims of the wrong type are
@@ -14,7 +14,6 @@ reported as problems, never raised.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -22,6 +21,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import jwt
+import jwt.utils
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
@@ -100,9 +102,10 @@ def inspect_jwt(token: str) -> JwtInspection:
         )
     if len(segments) != 3:
         return JwtInspection(decodable=False, problems=(_segment_count(segments),))
+    refusal = _pyjwt_refusal(token.strip())
     header, header_problem = _decode_object(segments[0], "header")
     claims, payload_problem = _decode_object(segments[1], "payload")
-    problems = [p for p in (header_problem, payload_problem) if p is not None]
+    problems = [p for p in (refusal, header_problem, payload_problem) if p]
     if header is not None and "alg" not in header:
         problems.append("header has no alg (RFC 7515 §4.1.1 requires one)")
     views = _header_views(header or {}, problems)
@@ -110,10 +113,22 @@ def inspect_jwt(token: str) -> JwtInspection:
     return JwtInspection(
         header=header or {},
         claims=claims or {},
-        decodable=header is not None and claims is not None,
+        decodable=refusal is None and header is not None and claims is not None,
         problems=tuple(problems),
         **views,
     )
+
+
+def _pyjwt_refusal(token: str) -> str | None:
+    """Why pyjwt will not decode the token (signature unchecked), or None."""
+    try:
+        jwt.api_jws.PyJWS().decode_complete(token, options={"verify_signature": False})
+    except jwt.PyJWTError as refused:
+        # pyjwt's messages name the part and never quote the token.
+        return f"pyjwt refuses it: {str(refused)[:120]}"
+    except (ValueError, TypeError, RecursionError):
+        return "pyjwt refuses it"
+    return None
 
 
 def _segment_count(segments: list[str]) -> str:
@@ -143,14 +158,13 @@ def _decode_object(segment: str, name: str) -> tuple[dict[str, Any] | None, str 
 def _b64url_decode(segment: str) -> bytes | None:
     """base64url without padding (RFC 7515 §2); None when it is not that.
 
-    The alphabet is checked first because the standard decoder silently skips
-    characters outside it.
+    The alphabet is checked first because the decoder silently skips characters
+    outside it.
     """
     if _B64URL.fullmatch(segment) is None:
         return None
     try:
-        padded = segment + "=" * (-len(segment) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True)
+        return jwt.utils.base64url_decode(segment)
     except (binascii.Error, ValueError):
         return None
 
