@@ -18,7 +18,7 @@ from mitmproxy.net.http import cookies as mitm_cookies
 from authdiag import credentials, tokens
 from authdiag.bodies import ErrorBody, parse_error_body
 from authdiag.challenges import Challenges, parse_challenges
-from authdiag.credentials import AuthorizationCredential, PlacedCredential
+from authdiag.credentials import AuthorizationCredential, Location, PlacedCredential
 from authdiag.tokens import JwtInspection
 
 EMPTY_CHALLENGES = Challenges()
@@ -189,8 +189,6 @@ def _secrets(
 
 
 def _redacted_url(request: http.Request, placed: tuple[PlacedCredential, ...]) -> str:
-    from authdiag.credentials import Location
-
     names = {c.name for c in placed if c.location is Location.QUERY}
     if not names:
         return request.pretty_url
