@@ -14,6 +14,7 @@ from typing import Any
 from mitmproxy import command, ctx, exceptions, flow, http
 
 from authdiag import evidence
+from authdiag.describe import request_credentials
 from authdiag.engine import ANNOTATION_VERSION, Diagnosis, diagnose
 
 logger = logging.getLogger(__name__)
@@ -147,8 +148,7 @@ class AuthDiag:
 
 
 def evidence_credentials(ev: evidence.Evidence) -> list[str]:
-    from authdiag.describe import request_credentials
-
+    """What the request carried, redacted, for the annotation's 'observed' part."""
     return [line.removeprefix("request: ") for line in request_credentials(ev)]
 
 
