@@ -446,3 +446,32 @@ def test_statuses_option_chooses_what_is_diagnosed(diagnosed: Diagnose) -> None:
     assert "authdiag" not in flow.metadata
     flow = diagnosed(build(), authdiag_statuses="400-403")
     assert flow.metadata["authdiag"]["findings"][0]["cause"] == "forbidden"
+
+
+def test_an_audience_naming_another_host_is_a_low_confidence_lead(
+    diagnosed: Diagnose,
+) -> None:
+    flow = diagnosed(
+        refused_flow(
+            request_headers=[bearer(jwt_with(aud="https://billing.example.com/"))],
+            response_headers=[invalid_token("Invalid token")],
+        )
+    )
+    findings = flow.metadata["authdiag"]["findings"]
+    assert findings[0]["cause"] == "token-rejected"
+    assert ("jwt-audience-mismatch", "low") in [
+        (f["cause"], f["confidence"]) for f in findings
+    ]
+
+
+def test_an_audience_that_is_an_api_name_is_not_second_guessed(
+    diagnosed: Diagnose,
+) -> None:
+    flow = diagnosed(
+        refused_flow(
+            request_headers=[bearer(jwt_with(aud="orders-api"))],
+            response_headers=[invalid_token("Invalid token")],
+        )
+    )
+    causes = [f["cause"] for f in flow.metadata["authdiag"]["findings"]]
+    assert causes == ["token-rejected"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from authdiag import describe
 from authdiag.catalogue import Conclusion, cause
@@ -227,8 +228,8 @@ def jwt_not_yet_valid(ev: Evidence) -> Conclusion | None:
     "jwt-audience-mismatch",
     title="The JWT is meant for another audience",
     triggers=(
-        "The server names the audience in its error, or the token's aud does not "
-        "mention the host it was sent to (low confidence)."
+        "The server names the audience in its error; or (low confidence) every aud "
+        "is a URL whose host differs from the host the token was sent to."
     ),
     shows=(
         "The token's aud, the request host, and the server's words about the audience."
@@ -241,8 +242,7 @@ def jwt_audience_mismatch(ev: Evidence) -> Conclusion | None:
     if ev.status not in REFUSALS or token is None or not token.audiences:
         return None
     said = server_says(ev, MENTIONS_AUDIENCE)
-    names_host = any(ev.host in audience for audience in token.audiences)
-    if said is None and names_host:
+    if said is None and not _audiences_name_other_hosts(token.audiences, ev.host):
         return None
     audiences = ", ".join(repr(a) for a in token.audiences[:5])
     return Conclusion(
@@ -260,6 +260,18 @@ def jwt_audience_mismatch(ev: Evidence) -> Conclusion | None:
             "usually has its own audience.",
         ),
         fault=Fault.CLIENT,
+    )
+
+
+def _audiences_name_other_hosts(audiences: tuple[str, ...], host: str) -> bool:
+    """Whether every aud is a URL naming a host other than ``host``.
+
+    Only URL audiences can be compared with the request: an API identifier such
+    as 'orders-api' says nothing about which host should accept it.
+    """
+    hosts = [urlsplit(a).hostname for a in audiences if "://" in a]
+    return len(hosts) == len(audiences) and all(
+        h is not None and h != host.lower() for h in hosts
     )
 
 
