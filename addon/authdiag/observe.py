@@ -1,0 +1,228 @@
+"""Read from a flow what the cross-flow and platform rules need.
+
+``exchange_of`` is called for every flow the proxy sees, so it returns at once
+(None) for the common case, a success that carried no credential, and otherwise
+reads only headers and the URL: no body is parsed, nothing is decoded.
+``request_context`` runs for refused flows only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mitmproxy import http
+
+from authdiag import credentials
+from authdiag.history import Credential, Exchange, resolve_location, split_url
+from authdiag.redact import fingerprint
+
+CONTEXT_HEADERS = (
+    "user-agent",
+    "origin",
+    "access-control-request-method",
+    "access-control-request-headers",
+    "x-amz-date",
+    "content-type",
+)
+"""Request headers that never hold a secret and that rules read (lower case)."""
+
+MAX_CREDENTIALS = 8
+"""Credentials kept per exchange: a request with thousands of key headers must
+not make the history (or an evidence line per credential) grow with it."""
+TOKEN_PARAMETER = "access_token"
+"""The one parameter name RFC 6750 §2.2 and §2.3 define for a bearer token."""
+MAX_FORM_BODY = 64 * 1024
+"""Form bodies larger than this are not searched for a token."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPlace:
+    """One of the RFC 6750 §2 ways a request carried an access token."""
+
+    place: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Request facts beyond the credentials: a few headers and the token places."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """CONTEXT_HEADERS that were sent, values cut at 200 characters."""
+    token_places: tuple[TokenPlace, ...] = ()
+    form_token: str | None = field(default=None, repr=False)
+    """The access_token of a form body: a secret, kept only for scrubbing."""
+
+
+EMPTY_CONTEXT = RequestContext()
+
+
+def client_of(flow: http.HTTPFlow) -> str:
+    """The client's address without its port (a client opens many connections)."""
+    peername = flow.client_conn.peername
+    return str(peername[0]) if peername else ""
+
+
+def exchange_of(flow: http.HTTPFlow, *, refused: bool) -> Exchange | None:
+    """What the history keeps of a finished flow; None when it needs nothing."""
+    response = flow.response
+    if response is None:
+        return None
+    status = response.status_code
+    request = flow.request
+    location = response.headers.get("location") if 300 <= status < 400 else None
+    success = 200 <= status < 300 or status == 304
+    if not (refused or location or success):
+        return None
+    carried = credentials_of(request)
+    if not (refused or location or carried):
+        return None
+    url = request.pretty_url
+    split = split_url(url)
+    if split is None:
+        return None
+    origin, path_and_query = split
+    return Exchange(
+        client=client_of(flow),
+        origin=origin,
+        method=request.method,
+        path=path_and_query.split("?", 1)[0],
+        target=origin + path_and_query,
+        at=request.timestamp_start,
+        status=status,
+        credentials=carried,
+        location=resolve_location(url, location) if location else None,
+        challenge=_first_challenge_scheme(response) if refused else "",
+    )
+
+
+_CREDENTIAL_HEADERS = frozenset(
+    name.encode() for name in ("authorization", *credentials.PLACED_HEADER_NAMES)
+)
+
+
+def credentials_of(request: http.Request) -> tuple[Credential, ...]:
+    """Authorization values and API keys or tokens in headers and the query.
+
+    Fingerprinted the way ``describe`` shows them: a Bearer token by the token,
+    an API key by its value, another scheme by everything after the scheme.
+    """
+    in_query = _may_carry_query_credential(request.path)
+    if not in_query and not _has_credential_header(request):
+        return ()  # the common case, decided on the raw header names alone
+    found = [
+        _authorization_credential(value)
+        for value in request.headers.get_all("authorization")
+    ]
+    query = request.query.items(multi=True) if in_query else ()
+    found.extend(
+        Credential(
+            f"{placed.location.value} {placed.name!r}", fingerprint(placed.value)
+        )
+        for placed in credentials.find_placed_credentials(
+            request.headers.items(multi=True), query
+        )
+    )
+    return tuple(found[:MAX_CREDENTIALS])
+
+
+def _may_carry_query_credential(path: str) -> bool:
+    """Whether the query may hold a parameter find_placed_credentials reads.
+
+    Every such name contains 'key', 'token' or 'auth'; checking the raw text
+    spares parsing the query of every success ('?page=2'). A percent sign may
+    hide a name, so such a query is always parsed.
+    """
+    _, mark, query = path.partition("?")
+    if not mark:
+        return False
+    query = query.lower()
+    return any(hint in query for hint in ("key", "token", "auth", "%"))
+
+
+def _has_credential_header(request: http.Request) -> bool:
+    return any(
+        name.lower().replace(b"_", b"-") in _CREDENTIAL_HEADERS
+        for name, _ in request.headers.fields
+    )
+
+
+def _authorization_credential(value: str) -> Credential:
+    scheme, _, secret = value.strip().partition(" ")
+    secret = secret.strip()
+    if not secret:
+        return Credential("Authorization", fingerprint(value.strip()))
+    return Credential(f"Authorization: {scheme}", fingerprint(secret))
+
+
+def _first_challenge_scheme(response: http.Response) -> str:
+    challenge = str(response.headers.get("www-authenticate", "")).strip()
+    return challenge.split(" ", 1)[0].split(",", 1)[0].lower()
+
+
+def request_context(flow: http.HTTPFlow) -> RequestContext:
+    """The request facts beyond its credentials, for a refused flow."""
+    request = flow.request
+    headers = picked_headers(request.headers, CONTEXT_HEADERS)
+    form_token = _form_token(request)
+    return RequestContext(
+        headers=headers,
+        token_places=_token_places(request, form_token),
+        form_token=form_token,
+    )
+
+
+def picked_headers(
+    headers: http.Headers, names: tuple[str, ...], limit: int = 200
+) -> dict[str, str]:
+    """The named headers (lower-case names) that are present, in ``names`` order,
+    repeats joined with ', ' as mitmproxy does, values cut at ``limit``.
+
+    One pass over the fields: looking each name up scans every field per name
+    (mitmproxy lower-cases each field name on every lookup).
+    """
+    wanted = frozenset(names)
+    found: dict[str, list[str]] = {}
+    for name, value in headers.items(multi=True):
+        key = name.lower()
+        if key in wanted:
+            found.setdefault(key, []).append(value)
+    return {name: ", ".join(found[name])[:limit] for name in names if name in found}
+
+
+def _token_places(
+    request: http.Request, form_token: str | None
+) -> tuple[TokenPlace, ...]:
+    """Each RFC 6750 §2 method that carried a token: header, form body, query."""
+    places = []
+    for value in request.headers.get_all("authorization"):
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            places.append(
+                TokenPlace("Authorization header", fingerprint(token.strip()))
+            )
+    if form_token:
+        places.append(
+            TokenPlace(
+                f"form body parameter {TOKEN_PARAMETER}", fingerprint(form_token)
+            )
+        )
+    if "?" in request.path:
+        for token in request.query.get_all(TOKEN_PARAMETER):
+            if token:
+                places.append(
+                    TokenPlace(f"query parameter {TOKEN_PARAMETER}", fingerprint(token))
+                )
+    return tuple(places[:MAX_CREDENTIALS])
+
+
+def _form_token(request: http.Request) -> str | None:
+    # RFC 6750 §2.2: only a single-part application/x-www-form-urlencoded body.
+    content_type = request.headers.get("content-type", "").lower()
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return None
+    if len(request.raw_content or b"") > MAX_FORM_BODY:
+        return None
+    tokens = request.urlencoded_form.get_all(TOKEN_PARAMETER)
+    return tokens[0] if tokens and tokens[0] else None
