@@ -1,0 +1,710 @@
+"""Make the recordings in this folder: real servers, real mitmdump, real clients.
+
+    uv run python -m recordings.make_recordings               # all of them, here
+    uv run python -m recordings.make_recordings jwt-expired   # just some
+    uv run python -m recordings.make_recordings --out DIR     # somewhere else
+
+Each scenario starts a fresh `mitmdump -w FILE -s addon/diag.py` (the same
+harness the live tests use), drives curl, python-requests or headless Chromium
+through it against the refusing HTTPS server of tests/support/servers.py, and
+keeps the file mitmdump wrote. Certificates and keys are made afresh by trustme
+on every run and never saved; the credentials in the recordings are throwaway
+test values minted here. `browser.har` is written by Chromium itself (through
+Playwright's HAR recorder) and `tour.har` by mitmdump's own `hardump` option.
+
+To add a recording: write a `drive` function and add a Scenario to SCENARIOS;
+then run this script for it, which also rewrites README.md and manifest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import ssl
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import trustme
+from requests.auth import HTTPDigestAuth
+from tests.support.mtls import ClientPki, MutualTlsServer
+from tests.support.proxy import Mitmdump, client_session, run_curl
+from tests.support.servers import (
+    PASSWORD,
+    USER,
+    ProxyAuthServer,
+    RefusingServer,
+    TokenMinter,
+)
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+ADDON_SCRIPT = REPO / "addon" / "diag.py"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # Chromium still calls Google services now and then; no name but the
+    # loopback address resolves, so nothing leaves the machine.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
+COMMAND = "uv run python -m recordings.make_recordings"
+
+WRONG_PASSWORD = "wrong:horse-battery"
+WRONG_API_KEY = "ak_live_0000000000deadbeef00"
+NOT_JSON_JWT = "eyJhbGciOiJIUzI1NiJ9.not-json.sig"
+UNDECODABLE_BASIC = "%%%notbase64"
+CUSTOM_CREDENTIAL = "abc123def"
+STALE_SESSION = "s3ss10n-from-yesterday-0123456789"
+
+
+@dataclass
+class Lab:
+    """What a scenario drives: the servers, token minting, and the proxy."""
+
+    server: RefusingServer
+    proxy_auth: ProxyAuthServer
+    tokens: TokenMinter
+    proxy: Mitmdump
+    workdir: Path
+    mutual_tls_url: str = ""
+    """The server that demands a client certificate, for the mTLS scenarios."""
+
+    def session(self) -> requests.Session:
+        return client_session(self.proxy)
+
+    def curl(self, *args: str) -> int:
+        """Run curl through the proxy; the status it got."""
+        result = run_curl(self.proxy, args, self.workdir)
+        if result.returncode != 0:
+            raise RuntimeError(f"curl {' '.join(args)} failed: {result.stderr}")
+        return result.status
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        with self.session() as session:
+            return session.get(self.server.url(path), **kwargs)
+
+
+Drive = Callable[[Lab], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One recording: what the client does, and the verdicts it must produce."""
+
+    name: str
+    client: str
+    story: str
+    verdicts: tuple[str, ...]
+    """The verdict of each annotated flow, in order (routine handshakes too)."""
+    drive: Drive
+    upstream: bool = False
+    """mitmdump chains to the proxy that wants credentials (407)."""
+    mutual_tls: tuple[ssl.TLSVersion, str | None] | None = None
+    """The server demands a client certificate at this TLS version; mitmdump
+    presents the named certificate of tests/support/mtls.py's ClientPki (or none)."""
+    browser: bool = False
+    """Chromium drives it and records a HAR beside the .flow file; mitmdump is
+    a reverse proxy in front of the server."""
+
+
+def expect(status: int, got: int) -> None:
+    if got != status:
+        raise RuntimeError(f"expected HTTP {status}, got {got}")
+
+
+# --- the scenarios ------------------------------------------------------------------
+
+
+def no_credentials(lab: Lab) -> None:
+    expect(401, lab.curl(lab.server.url("/bearer")))
+
+
+def basic_to_bearer(lab: Lab) -> None:
+    expect(401, lab.get("/bearer", auth=(USER, PASSWORD)).status_code)
+
+
+def bearer_bearer(lab: Lab) -> None:
+    headers = {"Authorization": f"Bearer Bearer {lab.tokens.valid()}"}
+    expect(401, lab.get("/bearer", headers=headers).status_code)
+
+
+def basic_not_base64(lab: Lab) -> None:
+    headers = {"Authorization": f"Basic {UNDECODABLE_BASIC}"}
+    expect(401, lab.get("/basic", headers=headers).status_code)
+
+
+def bearer(token: Callable[[TokenMinter], str]) -> Drive:
+    def drive(lab: Lab) -> None:
+        headers = {"Authorization": f"Bearer {token(lab.tokens)}"}
+        expect(401, lab.get("/bearer", headers=headers).status_code)
+
+    return drive
+
+
+def write_without_scope(lab: Lab) -> None:
+    headers = {"Authorization": f"Bearer {lab.tokens.valid()}"}
+    with lab.session() as session:
+        response = session.post(lab.server.url("/bearer/write"), headers=headers)
+    expect(403, response.status_code)
+
+
+def wrong_api_key(lab: Lab) -> None:
+    expect(401, lab.get("/apikey", headers={"X-API-Key": WRONG_API_KEY}).status_code)
+
+
+def wrong_password(lab: Lab) -> None:
+    expect(401, lab.curl("-u", f"{USER}:{WRONG_PASSWORD}", lab.server.url("/basic")))
+
+
+def known_user_without_permission(lab: Lab) -> None:
+    expect(403, lab.get("/admin", auth=(USER, PASSWORD)).status_code)
+
+
+def digest_handshake(lab: Lab) -> None:
+    status = lab.curl("--digest", "-u", f"{USER}:{PASSWORD}", lab.server.url("/digest"))
+    expect(200, status)
+
+
+def digest_stale_nonce(lab: Lab) -> None:
+    with lab.session() as session:
+        session.auth = HTTPDigestAuth(USER, PASSWORD)
+        expect(200, session.get(lab.server.url("/digest")).status_code)
+        lab.server.expire_digest_nonces()
+        # requests answers the stale challenge with the same password and gets in.
+        expect(200, session.get(lab.server.url("/digest")).status_code)
+
+
+def session_expired(lab: Lab) -> None:
+    jar = lab.workdir / "cookies.txt"
+    login = run_curl(
+        lab.proxy,
+        ["-X", "POST", "-c", str(jar), lab.server.url("/session/login")],
+        lab.workdir,
+    )
+    expect(200, login.status)
+    session_id = next(
+        line.split("\t")[-1].strip()
+        for line in jar.read_text().splitlines()
+        if "\tsessionid\t" in line
+    )
+    lab.server.expire_session(session_id)
+    expect(401, lab.curl("-b", str(jar), lab.server.url("/session/account")))
+
+
+def proxy_wants_credentials(lab: Lab) -> None:
+    # Any plain-http URL will do: the upstream proxy refuses before it forwards.
+    with lab.session() as session:
+        response = session.get(f"{lab.proxy_auth.url}/reports/daily")
+    expect(407, response.status_code)
+
+
+def through_mutual_tls(lab: Lab) -> None:
+    # mitmproxy answers 502 when the server refuses its TLS connection.
+    expect(502, lab.curl(lab.mutual_tls_url))
+
+
+def custom_scheme(lab: Lab) -> None:
+    headers = {"Authorization": f"Custom {CUSTOM_CREDENTIAL}"}
+    expect(401, lab.get("/mystery", headers=headers).status_code)
+
+
+FETCH = "async ([url, headers]) => (await fetch(url, {headers})).status"
+
+
+def browser_session(lab: Lab) -> None:
+    """Chromium opens a page, then the page's script calls the API four ways.
+
+    Chromium talks to mitmdump as a reverse proxy in front of the server, so no
+    proxy setting (which Chromium ignores for loopback) is involved. A Basic
+    challenge would open Chromium's login prompt, so none is provoked here.
+    """
+    har = lab.workdir / "browser.har"
+    calls = [
+        ("/bearer", {"Authorization": f"Bearer {lab.tokens.expired()}"}),
+        ("/apikey", {"X-API-Key": WRONG_API_KEY}),
+        ("/bearer", {}),
+    ]
+    with chromium_page(har) as page:
+        page.goto(f"{lab.proxy.url}/open")
+        for path, headers in calls:
+            expect(401, page.evaluate(FETCH, [f"{lab.proxy.url}{path}", headers]))
+        # A session cookie the server never issued (or long since forgot).
+        page.evaluate(f"document.cookie = 'sessionid={STALE_SESSION}; Path=/'")
+        expect(401, page.evaluate(FETCH, [f"{lab.proxy.url}/session/account", {}]))
+
+
+@contextmanager
+def chromium_page(har: Path) -> Iterator[Any]:
+    # Imported here: only this scenario needs Playwright.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_FLAGS), timeout=30_000
+        )
+        try:
+            context = browser.new_context(
+                record_har_path=str(har), record_har_content="embed"
+            )
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            yield page
+            context.close()  # writes the HAR
+        finally:
+            browser.close()
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "proxy-auth-required",
+        "python-requests",
+        "mitmdump chains to a corporate proxy that answers 407 without credentials",
+        ("proxy-auth-required",),
+        proxy_wants_credentials,
+        upstream=True,
+    ),
+    Scenario(
+        "client-cert-missing",
+        "curl",
+        "a TLS 1.3 server demands a client certificate and mitmdump has none",
+        ("client-cert-missing",),
+        through_mutual_tls,
+        mutual_tls=(ssl.TLSVersion.TLSv1_3, None),
+    ),
+    Scenario(
+        "client-cert-expired",
+        "curl",
+        "mitmdump presents an expired client certificate to a TLS 1.2 server",
+        ("client-cert-expired",),
+        through_mutual_tls,
+        mutual_tls=(ssl.TLSVersion.TLSv1_2, "expired"),
+    ),
+    Scenario(
+        "client-cert-not-yet-valid",
+        "curl",
+        "mitmdump presents a certificate valid only from two days after the "
+        "handshake (judged at the handshake's time, so it stays not yet valid)",
+        ("client-cert-not-yet-valid",),
+        through_mutual_tls,
+        mutual_tls=(ssl.TLSVersion.TLSv1_2, "not_yet_valid"),
+    ),
+    Scenario(
+        "challenge-handshake",
+        "curl",
+        "curl --digest: the first 401 is the handshake (routine), then 200",
+        ("challenge-handshake",),
+        digest_handshake,
+    ),
+    Scenario(
+        "digest-stale-nonce",
+        "python-requests",
+        "Digest login, then the server expires its nonces and answers stale=true",
+        ("challenge-handshake", "digest-stale-nonce"),
+        digest_stale_nonce,
+    ),
+    Scenario(
+        "basic-malformed",
+        "python-requests",
+        "a Basic credential that is not base64",
+        ("basic-malformed",),
+        basic_not_base64,
+    ),
+    Scenario(
+        "authorization-malformed",
+        "python-requests",
+        "'Authorization: Bearer Bearer <token>'",
+        ("authorization-malformed",),
+        bearer_bearer,
+    ),
+    Scenario(
+        "jwt-unsigned",
+        "python-requests",
+        "a JWT with alg none",
+        ("jwt-unsigned",),
+        bearer(TokenMinter.unsigned),
+    ),
+    Scenario(
+        "jwt-malformed",
+        "python-requests",
+        "a JWT whose payload is not JSON",
+        ("jwt-malformed",),
+        bearer(lambda _: NOT_JSON_JWT),
+    ),
+    Scenario(
+        "jwt-expired",
+        "python-requests",
+        "a JWT that expired an hour before the request",
+        ("jwt-expired",),
+        bearer(TokenMinter.expired),
+    ),
+    Scenario(
+        "jwt-not-yet-valid",
+        "python-requests",
+        "a JWT whose nbf is an hour after the request",
+        ("jwt-not-yet-valid",),
+        bearer(TokenMinter.not_yet_valid),
+    ),
+    Scenario(
+        "jwt-audience-mismatch",
+        "python-requests",
+        "a JWT issued for another API (aud billing-api)",
+        ("jwt-audience-mismatch",),
+        bearer(TokenMinter.wrong_audience),
+    ),
+    Scenario(
+        "token-insufficient-scope",
+        "python-requests",
+        "a valid token without the write scope, on a write endpoint (403)",
+        ("token-insufficient-scope",),
+        write_without_scope,
+    ),
+    Scenario(
+        "token-rejected",
+        "python-requests",
+        "a JWT signed with another service's key",
+        ("token-rejected",),
+        bearer(TokenMinter.wrong_key),
+    ),
+    Scenario(
+        "api-key-rejected",
+        "python-requests",
+        "a wrong X-API-Key, answered as Kong's key-auth does",
+        ("api-key-rejected",),
+        wrong_api_key,
+    ),
+    Scenario(
+        "credentials-rejected",
+        "curl",
+        "curl -u with a wrong password",
+        ("credentials-rejected",),
+        wrong_password,
+    ),
+    Scenario(
+        "scheme-mismatch",
+        "python-requests",
+        "Basic credentials sent to an endpoint that wants Bearer",
+        ("scheme-mismatch",),
+        basic_to_bearer,
+    ),
+    Scenario(
+        "session-expired",
+        "curl",
+        "log in, the server ends the session, the old cookie is refused",
+        ("session-expired",),
+        session_expired,
+    ),
+    Scenario(
+        "credentials-missing",
+        "curl",
+        "no credentials at all on a Bearer endpoint",
+        ("credentials-missing",),
+        no_credentials,
+    ),
+    Scenario(
+        "forbidden",
+        "python-requests",
+        "the right password for a user without permission (403)",
+        ("forbidden",),
+        known_user_without_permission,
+    ),
+    Scenario(
+        "unknown",
+        "python-requests",
+        "a custom scheme refused with no challenge and no body",
+        ("unknown",),
+        custom_scheme,
+    ),
+    Scenario(
+        "browser",
+        "headless Chromium (Playwright)",
+        "a page whose script calls the API with an expired JWT, a wrong API key, "
+        "nothing, and a stale session cookie",
+        ("jwt-expired", "api-key-rejected", "credentials-missing", "session-expired"),
+        browser_session,
+        browser=True,
+    ),
+)
+
+UNRECORDED: dict[str, str] = {
+    **{
+        cause: "client certificates (issue #3): needs its mutual-TLS servers"
+        for cause in (
+            "client-cert-untrusted-ca",
+            "client-cert-wrong-usage",
+            "client-cert-revoked",
+            "client-cert-rejected",
+            "cert-bound-token-mismatch",
+            "app-rejects-proxy-cert",
+        )
+    },
+    **{
+        cause: "platforms and cross-flow causes (issue #5): needs its responders"
+        for cause in (
+            "nginx-basic-refused",
+            "nginx-htpasswd-missing",
+            "nginx-htpasswd-unreadable",
+            "aws-authorizer-unauthorized",
+            "aws-missing-authentication-token",
+            "aws-incomplete-signature",
+            "aws-signature-expired",
+            "aws-signature-mismatch",
+            "aws-invalid-security-token",
+            "aws-api-key-forbidden",
+            "aws-explicit-deny",
+            "wordpress-application-password-refused",
+            "wordpress-unknown-user",
+            "wordpress-application-passwords-unavailable",
+            "wordpress-capability-missing",
+            "wordpress-jwt-refused",
+            "kubernetes-unauthenticated",
+            "kubernetes-rbac-forbidden",
+            "github-bad-credentials",
+            "github-sso-required",
+            "github-login-attempts-exceeded",
+            "google-invalid-credentials",
+            "google-insufficient-scopes",
+            "google-service-disabled",
+            "azure-token-expired",
+            "azure-token-wrong-audience",
+            "azure-token-wrong-tenant",
+            "azure-token-invalid",
+            "azure-authorization-failed",
+            "oauth-client-authentication-failed",
+            "okta-invalid-token",
+            "auth0-management-token-refused",
+            "auth-stripped-on-redirect",
+            "preflight-unauthenticated",
+            "authorization-not-forwarded",
+            "authorization-conflict",
+            "credential-stopped-working",
+            "retry-storm",
+        )
+    },
+}
+"""Causes with no recording yet, and why; a test keeps this list and the
+catalogue in step, so a new cause needs a Scenario or an entry here."""
+
+TOUR = "tour"
+"""One recording of every scenario that needs no special proxy, in one mitmdump
+session, saved both as .flow (-w) and as HAR (mitmdump's hardump option)."""
+
+
+def tour_scenarios() -> list[Scenario]:
+    return [s for s in SCENARIOS if not (s.upstream or s.browser or s.mutual_tls)]
+
+
+def tour_verdicts() -> tuple[str, ...]:
+    return tuple(v for scenario in tour_scenarios() for v in scenario.verdicts)
+
+
+# --- making them --------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """The servers every scenario shares, and where files go."""
+
+    ca_pem: Path
+    server: RefusingServer
+    proxy_auth: ProxyAuthServer
+    pki: ClientPki
+    mutual_tls: dict[ssl.TLSVersion, MutualTlsServer]
+    scratch: Path
+    out: Path
+
+    def lab(self, name: str, extra_args: Sequence[str] = ()) -> tuple[Lab, Mitmdump]:
+        workdir = self.scratch / name
+        proxy = Mitmdump(
+            workdir=workdir,
+            upstream_ca=self.ca_pem,
+            script=ADDON_SCRIPT,
+            extra_args=extra_args,
+        )
+        tokens = TokenMinter(key=self.server.jwt_key)
+        return Lab(self.server, self.proxy_auth, tokens, proxy, workdir), proxy
+
+    def record(self, scenario: Scenario) -> list[Path]:
+        extra: list[str] = []
+        if scenario.upstream:
+            extra = ["--mode", f"upstream:{self.proxy_auth.url}"]
+        if scenario.browser:
+            extra = ["--mode", f"reverse:{self.server.base_url}"]
+        if scenario.mutual_tls is not None and scenario.mutual_tls[1] is not None:
+            presented = getattr(self.pki, scenario.mutual_tls[1]).path
+            extra = ["--set", f"client_certs={presented}"]
+        lab, proxy = self.lab(scenario.name, extra)
+        if scenario.mutual_tls is not None:
+            lab.mutual_tls_url = self.mutual_tls[scenario.mutual_tls[0]].url("/")
+        with proxy:
+            scenario.drive(lab)
+        made = [self.keep(proxy.flows_path, f"{scenario.name}.flow")]
+        if scenario.browser:
+            made.append(self.keep(lab.workdir / "browser.har", f"{scenario.name}.har"))
+        return made
+
+    def record_tour(self) -> list[Path]:
+        har = self.scratch / "tour.har"
+        lab, proxy = self.lab(TOUR, ["--set", f"hardump={har}"])
+        with proxy:
+            for scenario in tour_scenarios():
+                scenario.drive(lab)
+        # mitmdump writes the HAR when it shuts down, so only after `with`.
+        return [self.keep(proxy.flows_path, "tour.flow"), self.keep(har, "tour.har")]
+
+    def keep(self, made: Path, name: str) -> Path:
+        if not made.exists() or made.stat().st_size == 0:
+            raise RuntimeError(f"{name}: nothing was recorded in {made}")
+        target = self.out / name
+        shutil.copyfile(made, target)
+        return target
+
+
+@contextmanager
+def bench(out: Path) -> Iterator[Bench]:
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        ca = trustme.CA()
+        ca_pem = scratch / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_pem))
+        server = stack.enter_context(RefusingServer(ca))
+        proxy_auth = stack.enter_context(ProxyAuthServer())
+        pki = ClientPki(scratch / "pki")
+        mutual_tls = {
+            version: stack.enter_context(MutualTlsServer(ca, pki, version=version))
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+        }
+        yield Bench(ca_pem, server, proxy_auth, pki, mutual_tls, scratch, out)
+
+
+def make(names: Sequence[str], out: Path) -> list[Path]:
+    """Record the named scenarios (all, if none is named) into `out`."""
+    known = {s.name: s for s in SCENARIOS}
+    unknown = [n for n in names if n not in known and n != TOUR]
+    if unknown:
+        raise SystemExit(f"unknown recording(s): {', '.join(unknown)}")
+    chosen = names or [*known, TOUR]
+    out.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    with bench(out) as workbench:
+        for name in chosen:
+            print(f"recording {name}", file=sys.stderr)
+            if name == TOUR:
+                made += workbench.record_tour()
+            else:
+                made += workbench.record(known[name])
+    return made
+
+
+# --- what each file is --------------------------------------------------------------
+
+
+def manifest() -> list[dict[str, Any]]:
+    """Every recording with the verdicts it must produce (read by the tests)."""
+    entries: list[dict[str, Any]] = []
+    for scenario in SCENARIOS:
+        formats = ["flow", "har"] if scenario.browser else ["flow"]
+        for kind in formats:
+            entries.append(
+                {
+                    "file": f"{scenario.name}.{kind}",
+                    "client": scenario.client,
+                    "story": scenario.story,
+                    "verdicts": list(scenario.verdicts),
+                    "command": f"{COMMAND} {scenario.name}",
+                }
+            )
+    for kind in ("flow", "har"):
+        entries.append(
+            {
+                "file": f"{TOUR}.{kind}",
+                "client": "curl and python-requests",
+                "story": "every scenario above except the 407 and the browser, "
+                "in one mitmdump session",
+                "verdicts": list(tour_verdicts()),
+                "command": f"{COMMAND} {TOUR}",
+            }
+        )
+    return entries
+
+
+README_HEAD = f"""\
+# Recordings
+
+Real captures of refused requests, one or more per cause authdiag knows, made by
+[`make_recordings.py`](make_recordings.py): it starts the test suite's refusing
+HTTPS servers on 127.0.0.1 (`tests/support/servers.py`, and the servers of
+`tests/support/mtls.py` that demand a client certificate), runs
+`mitmdump -w FILE -s addon/diag.py`, and drives curl, python-requests or headless
+Chromium through it. The client-certificate recordings carry the TLS facts the
+live addon saved, and certificates are judged at the time of that handshake.
+Certificates and keys are made afresh on every run and never saved; the
+credentials inside are throwaway test values minted by the script (authdiag's own
+output only ever shows their fingerprints).
+
+Replay one through mitmproxy, or report on all of them:
+
+```sh
+uv run mitmdump -nr recordings/tour.flow -s addon/diag.py
+uv run authdiag report recordings/*.flow recordings/*.har
+```
+
+Verdicts stay the same forever: tokens and cookies are judged at the time each
+request was sent, never at the time of the replay. `tour.har` comes from
+mitmdump's `hardump` option and `browser.har` from Chromium itself (Playwright's
+HAR recorder); a HAR has no TLS details, which the report says.
+
+Regenerate everything with `{COMMAND}` (about a minute; Chromium from Debian and
+Playwright for Python are needed for the browser recording), or one recording
+with the command in its row. This file and `manifest.json` are rewritten by the
+script.
+
+| file | client | what happens | verdicts | made by |
+|---|---|---|---|---|
+"""
+
+
+def readme() -> str:
+    gaps = [f"- `{cause}`: {reason}" for cause, reason in sorted(UNRECORDED.items())]
+    rows = [
+        f"| `{e['file']}` | {e['client']} | {e['story']} | "
+        f"{', '.join(f'`{v}`' for v in e['verdicts'])} | `{e['command']}` |"
+        for e in manifest()
+    ]
+    return (
+        README_HEAD
+        + "\n".join(rows)
+        + "\n\n## Causes without a recording yet\n\n"
+        + "\n".join(gaps)
+        + "\n"
+    )
+
+
+def write_index(out: Path) -> None:
+    (out / "manifest.json").write_text(json.dumps(manifest(), indent=2) + "\n")
+    (out / "README.md").write_text(readme())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="recordings to make (default: all)")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder to write to")
+    args = parser.parse_args(argv)
+    for path in make(args.names, args.out):
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr)
+    write_index(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
