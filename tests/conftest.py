@@ -102,6 +102,27 @@ def upstream_mitmdump(
     return mitmdump_factory(["--mode", f"upstream:{proxy_auth_server.url}"])
 
 
+WIDE_STATUSES = "400,401,403,407,500"
+LOOPBACK_ONLY = r"/!~d ^(127\.0\.0\.1|localhost)$/404"
+"""A block_list entry: mitmproxy answers 404 itself for any host but loopback, so a
+browser's background requests never leave the machine."""
+
+
+@pytest.fixture(scope="session")
+def wide_mitmdump(
+    mitmdump_factory: MitmdumpFactory, refusing_server: RefusingServer
+) -> Mitmdump:
+    """mitmdump with the addon diagnosing 400 and 500 too, connecting upstream only
+    when a request needs it, and never to anything but loopback (for browsers)."""
+    return mitmdump_factory(
+        [
+            *("--set", f"authdiag_statuses={WIDE_STATUSES}"),
+            *("--set", "connection_strategy=lazy"),
+            *("--set", f"block_list={LOOPBACK_ONLY}"),
+        ]
+    )
+
+
 @pytest.fixture
 def proxied_session(mitmdump: Mitmdump) -> Iterator[requests.Session]:
     """A requests session through the session's mitmdump, trusting its CA."""

@@ -26,6 +26,7 @@ from tests.support.proxy import (
     new_case,
     with_case,
 )
+from tests.support.reports import rendered_reports
 from tests.support.servers import (
     PASSWORD,
     USER,
@@ -64,11 +65,13 @@ def assert_no_secret_leaked(
     proxy: Mitmdump, flow: http.HTTPFlow, secrets: Iterable[str]
 ) -> None:
     """No credential the client sent appears whole where a person or a file sees
-    it: the annotation (saved with the flow), the comment, the proxy's log."""
+    it: the metadata (saved with the flow), the comment, the proxy's log, and
+    `authdiag report` over the saved flow in every format."""
     places = {
-        "flow.metadata['authdiag']": json.dumps(flow.metadata.get("authdiag", {})),
+        "flow.metadata": json.dumps(flow.metadata, default=repr),
         "flow.comment": flow.comment,
         "mitmdump log": proxy.log(),
+        **rendered_reports([flow]),
     }
     for secret in secrets:
         for where, text in places.items():

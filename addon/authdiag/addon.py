@@ -1,8 +1,13 @@
 """The mitmproxy addon: glue between mitmproxy's hooks and the engine.
 
 Every hook opens with a cheap guard, so a flow that is not a refusal costs one
-status check. Hooks never raise and never change the traffic: the only things
-written are the flow's annotation fields (metadata, comment, marked).
+status check, plus a glance at its headers for the history (``remember``): only
+redirects and successes that carried a credential leave anything there. Hooks
+never raise and never change the traffic: the only things
+written are the flow's annotation fields (metadata, comment, marked). The one
+exception is behind authdiag_end_hanging_flows: a request whose server has
+already refused mitmproxy's TLS connection after the handshake (TLS 1.3) is
+answered with a 502 carrying the diagnosis instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -13,9 +18,13 @@ from typing import Any
 
 from mitmproxy import command, ctx, exceptions, flow, http
 
-from authdiag import evidence
+from authdiag import evidence, observe, tlswatch
 from authdiag.describe import request_credentials
 from authdiag.engine import ANNOTATION_VERSION, Diagnosis, diagnose
+from authdiag.history import History, Recall
+from authdiag.redact import encodable, scrub
+from authdiag.rules.client_certs import CLIENT_CERT_CAUSES
+from authdiag.summary import Summary, host_of
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +59,13 @@ class AuthDiag:
         self.statuses = parse_statuses(DEFAULT_STATUSES)
         self.leeway = 0.0
         self.marker = ":lock:"
+        self.summary = Summary()
+        """Refusals seen so far, per host and cause: logged when mitmproxy stops."""
+        self.history = History()
+        """Recent exchanges per client and origin, for the cross-flow causes."""
+        self.tls_watch = tlswatch.TlsWatch()
+        """Client-certificate facts per TLS connection; put at the end of
+        mitmproxy's chain when the proxy runs (see tlswatch)."""
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -73,6 +89,14 @@ class AuthDiag:
             "Marker set on diagnosed flows (an emoji short name such as :lock:); "
             "empty to leave flows unmarked.",
         )
+        loader.add_option(
+            "authdiag_end_hanging_flows",
+            bool,
+            True,
+            "When a server refuses mitmproxy's client certificate after the TLS "
+            "handshake (TLS 1.3), answer the waiting request with a 502 carrying "
+            "the diagnosis instead of letting it hang until the client times out.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "authdiag_statuses" in updated:
@@ -91,15 +115,96 @@ class AuthDiag:
             self.leeway = float(leeway)
         if "authdiag_marker" in updated:
             self.marker = ctx.options.authdiag_marker
+        if "authdiag_end_hanging_flows" in updated:
+            self.tls_watch.end_hanging_flows = ctx.options.authdiag_end_hanging_flows
 
-    def response(self, flow: http.HTTPFlow) -> None:
-        if flow.response is None or flow.response.status_code not in self.statuses:
+    def running(self) -> None:
+        # At the end of the chain, after mitmproxy's TlsConfig: only there does
+        # tls_start_server see the pyOpenSSL connection (see tlswatch).
+        try:
+            if ctx.master.addons.get("tlswatch") is None:
+                ctx.master.addons.add(self.tls_watch)
+        except Exception:
+            logger.exception("authdiag cannot watch TLS handshakes")
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if not self.tls_watch.end_hanging_flows:
             return
         try:
-            self.annotate(flow)
+            if self.tls_watch.refused_before_request(flow) is None:
+                return
+            self.tls_watch.attach(flow)
+            ev = evidence.from_flow(flow, leeway=self.leeway)
+            flow.response = tlswatch.answer_for_refused_connection(flow, diagnose(ev))
         except Exception:
-            # Never let a bug here break the proxy; say so once, with the flow.
-            logger.exception("authdiag could not diagnose %s", flow.request.url)
+            logger.exception("authdiag could not answer %s", shown_url(flow))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        story = self.tls_watch.attach(flow)
+        if story or tlswatch.error_names_an_alert(flow):
+            self.annotate_client_cert_refusal(flow)
+
+    def annotate_client_cert_refusal(self, flow: http.HTTPFlow) -> None:
+        """Annotate a flow outside authdiag_statuses (a TLS error, an nginx 400,
+        a gateway's 503) only if a client certificate explains it."""
+        try:
+            ev = evidence.from_flow(flow, leeway=self.leeway)
+            verdict = diagnose(ev).verdict
+            if verdict is not None and verdict.cause in CLIENT_CERT_CAUSES:
+                self.count(flow, self.annotate(flow))
+        except Exception:
+            logger.exception("authdiag could not diagnose %s", shown_url(flow))
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None:
+            return
+        story = self.tls_watch.attach(flow)
+        refused = flow.response.status_code in self.statuses
+        if not refused and (story or tlswatch.looks_like_tls_refusal(flow.response)):
+            self.annotate_client_cert_refusal(flow)
+        if refused:
+            try:
+                diagnosis = self.annotate(flow)
+                self.count(flow, diagnosis)
+            except Exception:
+                # Never let a bug here break the proxy; say so once, with the flow.
+                logger.exception("authdiag could not diagnose %s", shown_url(flow))
+        self.remember(flow, refused=refused)
+
+    def remember(self, flow: http.HTTPFlow, *, refused: bool) -> None:
+        """Add the flow to the history, after it was diagnosed against it."""
+        try:
+            exchange = observe.exchange_of(flow, refused=refused)
+            if exchange is not None:
+                self.history.record(exchange, refused=refused)
+        except Exception:
+            logger.exception("authdiag could not remember %s", shown_url(flow))
+
+    def recall(self, flow: http.HTTPFlow) -> Recall | None:
+        """What the history holds about this flow's request."""
+        exchange = observe.exchange_of(flow, refused=True)
+        return self.history.recall(exchange) if exchange is not None else None
+
+    def done(self) -> None:
+        # mitmproxy calls this at shutdown, also after `mitmdump -nr FILE` has
+        # replayed the file; its terminal log still prints until done returns.
+        try:
+            for line in self.summary.log_lines():
+                logger.info(line)
+        except Exception:
+            logger.exception("authdiag could not print its summary")
+        try:
+            # A reloaded script adds its own watch; this one goes with it.
+            if ctx.master.addons.get("tlswatch") is self.tls_watch:
+                ctx.master.addons.remove(self.tls_watch)
+        except Exception:
+            logger.exception("authdiag could not stop watching TLS handshakes")
+
+    def count(self, flow: http.HTTPFlow, diagnosis: Diagnosis) -> None:
+        """Add a diagnosed refusal to the summary (routine handshakes are not)."""
+        if diagnosis.verdict is not None and not diagnosis.routine:
+            when = flow.request.timestamp_start
+            self.summary.add(host_of(flow.request), diagnosis.verdict.cause, when)
 
     @command.command("authdiag.diagnose")
     def diagnose_command(self, flows: Sequence[flow.Flow]) -> None:
@@ -110,7 +215,7 @@ class AuthDiag:
 
     def annotate(self, flow: http.HTTPFlow) -> Diagnosis:
         """Diagnose one flow and write the result into its annotation fields."""
-        ev = evidence.from_flow(flow, leeway=self.leeway)
+        ev = evidence.from_flow(flow, leeway=self.leeway, history=self.recall(flow))
         diagnosis = diagnose(ev)
         verdict = diagnosis.verdict
         if verdict is None:
@@ -124,6 +229,7 @@ class AuthDiag:
                 "request_time": ev.requested_at,
                 "server_date": ev.server_date,
                 "credentials": evidence_credentials(ev),
+                **_kept_tls_observation(flow),
             },
         }
         line = f"{COMMENT_PREFIX}{verdict.cause}: {verdict.summary}"
@@ -137,7 +243,7 @@ class AuthDiag:
         logger.log(
             level,
             "authdiag: %s %s %s → %s (%s): %s",
-            ev.status,
+            ev.status if ev.status is not None else "no response",
             ev.method,
             ev.url,
             verdict.cause,
@@ -147,9 +253,28 @@ class AuthDiag:
         return diagnosis
 
 
+def shown_url(flow: http.HTTPFlow) -> str:
+    """The flow's URL for a log line about a failure: credentials in the query
+    as '…'. Never raises, since it is called while handling an exception."""
+    try:
+        return evidence.shown_url(flow.request)
+    except Exception:
+        return f"{flow.request.pretty_host} (URL not shown)"
+
+
 def evidence_credentials(ev: evidence.Evidence) -> list[str]:
     """What the request carried, redacted, for the annotation's 'observed' part."""
-    return [line.removeprefix("request: ") for line in request_credentials(ev)]
+    # Scrubbed like findings are: a lone word may be a scheme or a bare key.
+    return [
+        encodable(scrub(line.removeprefix("request: "), ev.secrets))
+        for line in request_credentials(ev)
+    ]
+
+
+def _kept_tls_observation(flow: http.HTTPFlow) -> dict[str, Any]:
+    # TLS facts are stored before the diagnosis (tlswatch) and must survive it.
+    stored = tlswatch.stored_observation(flow)
+    return {"tls": stored} if stored is not None else {}
 
 
 def _with_own_line(comment: str, line: str) -> str:

@@ -113,7 +113,7 @@ _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # A plausible auth-scheme: a short token. Real schemes start with a letter.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,29}")
 
-_KNOWN_SCHEMES = frozenset(
+KNOWN_SCHEMES = frozenset(
     {"basic", "bearer", "digest", "aws4-hmac-sha256", "ntlm", "negotiate"}
 )
 # Schemes whose credential is a single token68 (RFC 9110 §11.2; RFC 4559 for
@@ -170,7 +170,7 @@ def parse_authorization(value: str) -> AuthorizationCredential:
         if _is_plausible_scheme(word.group()):
             return _with_scheme(word.group(), rest, found)
         return _no_scheme(text, word.group(), found)
-    if word.group().lower() in _KNOWN_SCHEMES:
+    if word.group().lower() in KNOWN_SCHEMES:
         return _with_scheme(word.group(), "", found)
     # A lone quoted word is a pasted token: nobody quotes a scheme.
     if quoted or _is_bare_token(word.group()):
@@ -223,7 +223,7 @@ def _token_in_json(text: str) -> str | None:
 
 
 def _is_plausible_scheme(word: str) -> bool:
-    return word.lower() in _KNOWN_SCHEMES or _SCHEME.fullmatch(word) is not None
+    return word.lower() in KNOWN_SCHEMES or _SCHEME.fullmatch(word) is not None
 
 
 def _is_bare_token(word: str) -> bool:
@@ -522,6 +522,8 @@ _QUERY_KINDS: Mapping[str, str] = {
 }
 _HEADER_NAMES = frozenset(_HEADER_KINDS)
 _QUERY_NAMES = frozenset(_QUERY_KINDS)
+PLACED_HEADER_NAMES = _HEADER_NAMES
+"""Header names find_placed_credentials looks for, lower case with '-' for '_'."""
 _LONGEST_NAME = max(map(len, _HEADER_NAMES | _QUERY_NAMES))
 
 

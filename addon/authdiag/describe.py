@@ -6,6 +6,7 @@ Each evidence line starts with where it comes from ('request:', 'challenge:',
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from authdiag.bodies import ErrorBody
@@ -39,6 +40,8 @@ def timestamp(epoch: float) -> str:
 def duration(seconds: float) -> str:
     """A positive duration in words: '45 s', '12 min', '3 h 5 min', '4 days'."""
     seconds = abs(seconds)
+    if not math.isfinite(seconds):
+        return "an unknown time"  # a recording's timestamp that is not a number
     if seconds < 90:
         return f"{seconds:.0f} s"
     minutes = seconds / 60
@@ -96,17 +99,30 @@ def placed(found: PlacedCredential) -> str:
     )
 
 
+MAX_LISTED = 5
+"""Most API keys, tokens or session cookies listed one per line; the rest are
+counted in one more line, so ten thousand keys cost one line, not ten thousand."""
+
+
 def request_credentials(ev: Evidence) -> list[str]:
     """One evidence line per credential the request carried."""
     lines = []
     if ev.authorization is not None:
         lines.append(f"request: Authorization: {credential(ev.authorization)}")
-    lines.extend(f"request: {placed(p)}" for p in ev.placed)
+    lines.extend(f"request: {placed(p)}" for p in ev.placed[:MAX_LISTED])
+    lines.extend(_unlisted(len(ev.placed), "API keys or tokens"))
     lines.extend(
         f"request: session cookie {name!r} ({fingerprint(value)})"
-        for name, value in ev.session_cookies
+        for name, value in ev.session_cookies[:MAX_LISTED]
     )
+    lines.extend(_unlisted(len(ev.session_cookies), "session cookies"))
     return lines
+
+
+def _unlisted(count: int, what: str) -> list[str]:
+    if count <= MAX_LISTED:
+        return []
+    return [f"request: and {count - MAX_LISTED} more {what}, not listed"]
 
 
 def body_line(body: ErrorBody | None) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from authdiag.catalogue import CAUSES
 from authdiag.engine import diagnose  # noqa: F401  (loads the rules)
+from authdiag.platforms import SIGNATURES
 
 HEADER = """\
 # Causes
@@ -20,7 +21,11 @@ protocol step: the flow is annotated but not marked, and logged at INFO.
 Each finding's evidence lines say what they rest on: `request:` (what the client
 sent), `token:` (claims inside the JWT it sent), `challenge:` (WWW-Authenticate or
 Proxy-Authenticate), `body:` (the response body), `response:` (other response
-headers) and `server clock:` (the response's Date header).
+headers), `server clock:` (the response's Date header), `history:` (earlier
+flows of the same client at the same origin: redirects, acceptances, refusals),
+`tls:` (what mitmproxy's TLS connections showed: the server's certificate request
+and alerts, the certificates presented) and `error:` (mitmproxy's error for a
+flow that got no response).
 
 This file is generated from `addon/authdiag/rules.py`:
 `uv run python -m authdiag.docs > docs/causes.md`.
@@ -41,10 +46,41 @@ def render() -> str:
         if known.yields_to == ("*",):
             lines.append("- **Shown only** when no other cause fits.")
         elif known.yields_to:
-            others = ", ".join(f"`{other}`" for other in known.yields_to)
-            lines.append(f"- **Gives way to:** {others}")
+            lines.append(f"- **Gives way to:** {_yields_text(known.yields_to)}")
         sections.append("\n".join(lines) + "\n")
+    sections.append(_platform_table())
     return "\n".join(sections)
+
+
+def _yields_text(others: tuple[str, ...]) -> str:
+    """The causes a cause gives way to; every platform cause in a few words."""
+    platform = {signature.cause for signature in SIGNATURES}
+    named = ", ".join(f"`{other}`" for other in others if other not in platform)
+    if not platform <= set(others):
+        return named
+    return f"{named}, and every platform cause (see the table of platforms below)"
+
+
+def _platform_table() -> str:
+    """One row per platform signature: its cause, status, and where its shape is
+    documented (the data is authdiag/platforms.py)."""
+    rows = [
+        "## Platforms",
+        "",
+        "Each platform cause above comes from a signature in "
+        "`addon/authdiag/platforms.py`: how the platform answers, and the source "
+        "that shape was taken from.",
+        "",
+        "| platform | cause | status | source |",
+        "|---|---|---|---|",
+    ]
+    for signature in SIGNATURES:
+        statuses = ", ".join(str(status) for status in sorted(signature.statuses))
+        source = signature.source.replace("|", "\\|")
+        rows.append(
+            f"| {signature.platform} | `{signature.cause}` | {statuses} | {source} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from authdiag import rules  # noqa: F401  (registers the rules in the catalogue)
 from authdiag.catalogue import CAUSES, Cause
 from authdiag.evidence import Evidence
 from authdiag.findings import Finding
-from authdiag.redact import scrub
+from authdiag.redact import encodable, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,11 @@ def diagnose(ev: Evidence, causes: list[Cause] | None = None) -> Diagnosis:
                 cause=known.id,
                 confidence=conclusion.confidence,
                 summary=conclusion.summary,
-                evidence=conclusion.evidence,
+                evidence=conclusion.evidence + ev.limits,
                 fix=conclusion.fix,
                 fault=conclusion.fault,
             )
-            found.append((known, _scrubbed(finding, ev.secrets)))
+            found.append((known, _presentable(finding, ev.secrets)))
 
     kept = [(known, f) for known, f in found if not _yields(known, f, found)]
     # Stable sort: among equal confidence, catalogue order (specific first) wins.
@@ -75,14 +75,25 @@ def _yields(known: Cause, finding: Finding, found: list[tuple[Cause, Finding]]) 
     )
 
 
-def _scrubbed(finding: Finding, secrets: tuple[str, ...]) -> Finding:
-    # Rules never format secrets, but server text (an error body, a challenge)
-    # may echo the credential back; this is the last line of defence.
-    if not secrets:
-        return finding
+MAX_LINE = 500
+"""Longest summary, evidence or fix line kept whole; a longer one (a megabyte
+realm the server sent, quoted back) is cut, and says how much was cut."""
+
+
+def _presentable(finding: Finding, secrets: tuple[str, ...]) -> Finding:
+    """The finding with every secret scrubbed and every line of bounded length."""
+
+    def shown(line: str) -> str:
+        # Rules never format secrets, but server text (an error body, a
+        # challenge) may echo the credential back: the last line of defence.
+        line = encodable(scrub(line, secrets) if secrets else line)
+        if len(line) <= MAX_LINE:
+            return line
+        return f"{line[:MAX_LINE]}… [{len(line) - MAX_LINE:,} more characters]"
+
     return replace(
         finding,
-        summary=scrub(finding.summary, secrets),
-        evidence=tuple(scrub(line, secrets) for line in finding.evidence),
-        fix=tuple(scrub(line, secrets) for line in finding.fix),
+        summary=shown(finding.summary),
+        evidence=tuple(shown(line) for line in finding.evidence),
+        fix=tuple(shown(line) for line in finding.fix),
     )

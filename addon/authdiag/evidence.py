@@ -15,10 +15,19 @@ from dataclasses import dataclass, field
 from mitmproxy import http
 from mitmproxy.net.http import cookies as mitm_cookies
 
-from authdiag import credentials, tokens
-from authdiag.bodies import ErrorBody, parse_error_body
+from authdiag import credentials, observe, platforms, tls, tlswatch, tokens
+from authdiag.bodies import ErrorBody
 from authdiag.challenges import Challenges, parse_challenges
-from authdiag.credentials import AuthorizationCredential, Location, PlacedCredential
+from authdiag.credentials import (
+    KNOWN_SCHEMES,
+    AuthorizationCredential,
+    Location,
+    PlacedCredential,
+)
+from authdiag.history import Recall
+from authdiag.limits import read_body
+from authdiag.observe import EMPTY_CONTEXT, RequestContext
+from authdiag.tls import Certificate, TlsObservation, UnreadableCertificate
 from authdiag.tokens import JwtInspection
 
 EMPTY_CHALLENGES = Challenges()
@@ -65,6 +74,19 @@ class Evidence:
     """Every secret value in the request, for scrubbing server text that echoes it."""
     response_headers: Mapping[str, str] = field(default_factory=dict)
     """A few response headers that name platforms (lower-cased names)."""
+    context: RequestContext = EMPTY_CONTEXT
+    """Non-secret request headers and the places an access token travelled."""
+    history: Recall | None = None
+    """What the same client did at this origin before (None without a history)."""
+    tls: TlsObservation | None = None
+    """TLS facts the live addon stored with the flow (client certificates)."""
+    app_certificate: Certificate | UnreadableCertificate | None = None
+    """The certificate the app showed mitmproxy (request_client_cert=true)."""
+    error: str | None = None
+    """mitmproxy's error for a flow that got no response (flow.error)."""
+    limits: tuple[str, ...] = ()
+    """Evidence lines saying where authdiag stopped reading the flow (a body
+    over 64 KiB, say); the engine adds them to every finding."""
 
     @property
     def has_credentials(self) -> bool:
@@ -82,11 +104,24 @@ class Evidence:
         return self.server_date - self.requested_at
 
 
-PLATFORM_HEADERS = ("server", "x-amzn-errortype", "x-powered-by", "via")
+PLATFORM_HEADERS = tuple(
+    dict.fromkeys(
+        (
+            "server",
+            "x-amzn-errortype",
+            "x-powered-by",
+            "via",
+            *platforms.RESPONSE_HEADERS,
+        )
+    )
+)
 
 
-def from_flow(flow: http.HTTPFlow, *, leeway: float = 0.0) -> Evidence:
-    """Build the evidence for a flow that has a request (and usually a response)."""
+def from_flow(
+    flow: http.HTTPFlow, *, leeway: float = 0.0, history: Recall | None = None
+) -> Evidence:
+    """Build the evidence for a flow that has a request (and usually a response);
+    ``history`` is what the addon's History recalls about it, if any."""
     request = flow.request
     response = flow.response
     headers = request.headers
@@ -119,9 +154,13 @@ def from_flow(flow: http.HTTPFlow, *, leeway: float = 0.0) -> Evidence:
         if bearer_token is not None and _jwt_shaped(bearer_token)
         else None
     )
+    context = observe.request_context(flow)
     secrets = _secrets(authorization, proxy_authorization, placed, request_cookies)
+    if context.form_token:
+        secrets = tuple(sorted({*secrets, context.form_token}, key=len, reverse=True))
 
     status = response.status_code if response else None
+    body, limits = _body(response)
     return Evidence(
         method=request.method,
         url=_redacted_url(request, placed),
@@ -138,13 +177,29 @@ def from_flow(flow: http.HTTPFlow, *, leeway: float = 0.0) -> Evidence:
         session_cookies=session_cookies,
         cookie_names=tuple(name for name, _ in request_cookies),
         set_cookies=_set_cookies(response),
-        body=_body(response),
+        body=body,
         token=token,
         bearer_token=bearer_token,
         leeway=leeway,
         secrets=secrets,
         response_headers=_platform_headers(response),
+        context=context,
+        history=history,
+        tls=TlsObservation.from_dict(tlswatch.stored_observation(flow)),
+        app_certificate=_app_certificate(flow),
+        error=flow.error.msg if flow.error else None,
+        limits=limits,
     )
+
+
+def _app_certificate(flow: http.HTTPFlow) -> Certificate | UnreadableCertificate | None:
+    if not flow.client_conn.certificate_list:
+        return None
+    leaf = flow.client_conn.certificate_list[0].to_cryptography()
+    try:
+        return tls.from_x509(leaf)
+    except ValueError as e:
+        return UnreadableCertificate(f"its extensions cannot be decoded ({e})")
 
 
 def _bearer_token(
@@ -178,6 +233,10 @@ def _secrets(
         if credential is None:
             continue
         found.append(credential.secret)
+        if not credential.secret and credential.scheme not in KNOWN_SCHEMES:
+            # A lone word ('Authorization: s3cr3tkey') reads as a scheme with no
+            # credential, but may be a bare key: never show it whole.
+            found.append(credential.raw_scheme)
         if credential.bearer_token:
             found.append(credential.bearer_token)
         if credential.basic is not None and credential.basic.password:
@@ -186,6 +245,12 @@ def _secrets(
     found.extend(value for _, value in request_cookies)
     # Longest first, so that a token is replaced whole before any part of it.
     return tuple(sorted({s for s in found if s}, key=len, reverse=True))
+
+
+def shown_url(request: http.Request) -> str:
+    """The request's URL as authdiag shows it: credentials in the query as '…'."""
+    placed = credentials.find_placed_credentials((), request.query.items(multi=True))
+    return _redacted_url(request, placed)
 
 
 def _redacted_url(request: http.Request, placed: tuple[PlacedCredential, ...]) -> str:
@@ -240,32 +305,30 @@ def _cookie_expiry(attrs: Mapping[str, str | None], received_at: float) -> float
     # response arrived, not from now: a recording must judge the same way forever.
     lowered = {k.lower(): v for k, v in attrs.items()}
     max_age = lowered.get("max-age")
+    # Servers' dates can lie outside what Python's clock can hold (Max-Age of
+    # 400 digits, year 99999): such a cookie simply has no usable expiry.
     if max_age is not None:
         try:
             return received_at + int(max_age)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     if lowered.get("expires"):
-        expires = mitm_cookies.get_expiration_ts({"expires": lowered["expires"]})
+        try:
+            expires = mitm_cookies.get_expiration_ts({"expires": lowered["expires"]})
+        except (ValueError, OverflowError):
+            return None
         return float(expires) if expires is not None else None
     return None
 
 
-def _body(response: http.Response | None) -> ErrorBody | None:
+def _body(response: http.Response | None) -> tuple[ErrorBody | None, tuple[str, ...]]:
     if response is None or not response.raw_content:
-        return None
-    try:
-        content = response.get_content(strict=False)
-    except ValueError:
-        content = response.raw_content
-    return parse_error_body(content, response.headers.get("content-type"))
+        return None, ()
+    # Decodes only the head that is read: a gzip bomb costs nothing.
+    return read_body(response)
 
 
 def _platform_headers(response: http.Response | None) -> dict[str, str]:
     if response is None:
         return {}
-    return {
-        name: response.headers[name][:200]
-        for name in PLATFORM_HEADERS
-        if name in response.headers
-    }
+    return observe.picked_headers(response.headers, PLATFORM_HEADERS)

@@ -46,4 +46,36 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if len(secret) >= 4 and secret in text:
             text = text.replace(secret, f"<{fingerprint(secret)}>")
+        if text.endswith(TRUNCATION_MARK) and len(secret) >= MIN_ECHO:
+            text = _scrub_cut_echo(text, secret)
     return text
+
+
+TRUNCATION_MARK = "…"
+"""What parsers append to a string they cut short (bodies.MAX_TEXT)."""
+MIN_ECHO = 8
+"""Shortest start of a secret, cut off by truncation, that is still replaced."""
+
+
+def _scrub_cut_echo(text: str, secret: str) -> str:
+    # A body that echoes the credential may have been cut inside it, so the whole
+    # secret is no longer there to find; what ends the text may be its start.
+    start = text.find(secret[:MIN_ECHO])
+    while start != -1:
+        tail = text[start : -len(TRUNCATION_MARK)]
+        if secret.startswith(tail):
+            return f"{text[:start]}<{fingerprint(secret)}>{TRUNCATION_MARK}"
+        start = text.find(secret[:MIN_ECHO], start + 1)
+    return text
+
+
+def encodable(text: str) -> str:
+    """Text that can be written as UTF-8 (to a .flow file, a log, a report).
+
+    mitmproxy decodes header bytes that are not UTF-8 as lone surrogates
+    (surrogateescape); quoted back unchanged they would make saving the flow
+    fail. They are shown as backslash escapes instead.
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -15,6 +15,7 @@ reported as problems, never raised.
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import math
 import re
@@ -86,8 +87,27 @@ def looks_like_jwt(token: str) -> bool:
     return _JWT_SHAPE.fullmatch(token) is not None
 
 
+CACHED_TOKENS = 64
+"""Tokens whose inspection is kept: an app sends the same token with every
+request until it refreshes it, and retries a refused one."""
+MAX_CACHED_TOKEN = 8192
+"""Longer tokens are inspected anew each time, so that the cache stays under
+CACHED_TOKENS x 8 KiB of tokens whatever clients send (real JWTs are far
+smaller; servers refuse headers over 8 to 16 KiB)."""
+
+
 def inspect_jwt(token: str) -> JwtInspection:
-    """Decode header and claims unverified. Never raises."""
+    """Decode header and claims unverified. Never raises.
+
+    Decoding costs tens of microseconds per flow, so the inspection of recent
+    tokens is reused; it is immutable, so sharing it is safe.
+    """
+    if len(token) <= MAX_CACHED_TOKEN:
+        return _inspect_cached(token)
+    return _inspect(token)
+
+
+def _inspect(token: str) -> JwtInspection:
     segments = token.strip().split(".")
     if len(segments) == _JWE_SEGMENTS:
         # RFC 7516: the claims are encrypted; only the header is readable.
@@ -117,6 +137,9 @@ def inspect_jwt(token: str) -> JwtInspection:
         problems=tuple(problems),
         **views,
     )
+
+
+_inspect_cached = functools.lru_cache(maxsize=CACHED_TOKENS)(_inspect)
 
 
 def _pyjwt_refusal(token: str) -> str | None:

@@ -7,9 +7,21 @@ evidence line starts with its source), and gives a fix a developer can follow.
 
 import importlib
 
-RULE_MODULES = ("exchange", "shapes", "tokens", "secrets", "sessions")
+RULE_MODULES = (
+    "exchange",
+    "client_certs",
+    "shapes",
+    "platforms",
+    "crossflow",
+    "tokens",
+    "secrets",
+    "sessions",
+    "retries",
+)
 """Imported in this order, which is the catalogue order: it breaks ties in ranking,
-so specific causes come before the generic ones."""
+so specific causes come before the generic ones. Platform signatures come before
+the token causes they refine; retries come last because a retry storm describes
+how the client behaves after a refusal, not why it was refused."""
 
 for _module in RULE_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -7,6 +7,7 @@ import re
 from authdiag import describe
 from authdiag.evidence import Evidence
 from authdiag.findings import Confidence
+from authdiag.platforms import SIGNATURES
 
 HIGH, MEDIUM, LOW = Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW
 
@@ -20,6 +21,19 @@ JWT_CAUSES = (
     "jwt-audience-mismatch",
 )
 """The causes that explain a refused JWT by what is inside it."""
+
+CROSS_FLOW_CAUSES = (
+    "auth-stripped-on-redirect",
+    "preflight-unauthenticated",
+    "authorization-not-forwarded",
+    "authorization-conflict",
+    "credential-stopped-working",
+)
+PLATFORM_CAUSES = tuple(signature.cause for signature in SIGNATURES)
+CONTEXT_CAUSES = (*CROSS_FLOW_CAUSES, *PLATFORM_CAUSES)
+"""Causes that know the platform or what happened around the request: the
+generic causes (credentials-missing, token-rejected, forbidden, ...) give way
+to them when they are at least as sure."""
 
 
 def present(*lines: str | None) -> tuple[str, ...]:

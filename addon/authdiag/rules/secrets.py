@@ -9,6 +9,7 @@ from authdiag.credentials import AuthorizationCredential
 from authdiag.evidence import Evidence
 from authdiag.findings import Fault
 from authdiag.rules.common import (
+    CONTEXT_CAUSES,
     HIGH,
     MEDIUM,
     REFUSALS,
@@ -40,7 +41,7 @@ SAYS_NOTHING_ARRIVED = re.compile(
     ),
     remedy="Check the key, its header or parameter name, and the environment it "
     "belongs to.",
-    yields_to=("scheme-mismatch",),
+    yields_to=("scheme-mismatch", *CONTEXT_CAUSES),
 )
 def api_key_rejected(ev: Evidence) -> Conclusion | None:
     keys = [p for p in ev.placed if p.kind == "api-key"]
@@ -91,7 +92,12 @@ def api_key_rejected(ev: Evidence) -> Conclusion | None:
         "The scheme and user (never the password), the challenge and realm, the body."
     ),
     remedy="Check the user name and password (or key) for this realm and environment.",
-    yields_to=("authorization-malformed", "basic-malformed", "digest-stale-nonce"),
+    yields_to=(
+        "authorization-malformed",
+        "basic-malformed",
+        "digest-stale-nonce",
+        *CONTEXT_CAUSES,
+    ),
 )
 def credentials_rejected(ev: Evidence) -> Conclusion | None:
     sent = ev.authorization
@@ -149,7 +155,7 @@ def _digest_realm_fix(sent: AuthorizationCredential, ev: Evidence) -> str:
     ),
     remedy="Send the credential in the scheme the server names (Bearer, Basic, an "
     "API-key header, ...).",
-    yields_to=("authorization-malformed", "challenge-handshake"),
+    yields_to=("authorization-malformed", "challenge-handshake", *CONTEXT_CAUSES),
 )
 def scheme_mismatch(ev: Evidence) -> Conclusion | None:
     if ev.status != 401 or not ev.challenges:

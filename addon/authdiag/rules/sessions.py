@@ -9,6 +9,7 @@ from authdiag.catalogue import Conclusion, cause
 from authdiag.evidence import Evidence
 from authdiag.findings import Fault
 from authdiag.rules.common import (
+    CONTEXT_CAUSES,
     HIGH,
     JWT_CAUSES,
     LOW,
@@ -76,7 +77,7 @@ def session_expired(ev: Evidence) -> Conclusion | None:
     ),
     remedy="Attach the credential the server asks for; mitmproxy saw the request "
     "exactly as the client sent it.",
-    yields_to=("challenge-handshake", "proxy-auth-required"),
+    yields_to=("challenge-handshake", "proxy-auth-required", *CONTEXT_CAUSES),
 )
 def credentials_missing(ev: Evidence) -> Conclusion | None:
     if ev.status not in REFUSALS or ev.has_credentials:
@@ -127,7 +128,12 @@ def credentials_missing(ev: Evidence) -> Conclusion | None:
         "Grant this identity the permission (role, group, policy), or use an "
         "identity that has it; new credentials for the same identity will not help."
     ),
-    yields_to=("token-insufficient-scope", *JWT_CAUSES, "authorization-malformed"),
+    yields_to=(
+        "token-insufficient-scope",
+        *JWT_CAUSES,
+        "authorization-malformed",
+        *CONTEXT_CAUSES,
+    ),
 )
 def forbidden(ev: Evidence) -> Conclusion | None:
     if ev.status != 403 or not ev.has_credentials:

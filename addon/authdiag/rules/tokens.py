@@ -11,6 +11,7 @@ from authdiag.evidence import Evidence
 from authdiag.findings import Fault
 from authdiag.redact import describe_token
 from authdiag.rules.common import (
+    CONTEXT_CAUSES,
     HIGH,
     JWT_CAUSES,
     LOW,
@@ -339,7 +340,12 @@ def token_insufficient_scope(ev: Evidence) -> Conclusion | None:
         "The token is revoked, signed with another key, or from another environment "
         "or tenant: get a fresh token from the issuer this server trusts."
     ),
-    yields_to=(*JWT_CAUSES, "token-insufficient-scope", "authorization-malformed"),
+    yields_to=(
+        *JWT_CAUSES,
+        "token-insufficient-scope",
+        "authorization-malformed",
+        *CONTEXT_CAUSES,
+    ),
 )
 def token_rejected(ev: Evidence) -> Conclusion | None:
     if ev.status != 401 or not ev.bearer_token:
