@@ -6,9 +6,11 @@
 
 Each scenario starts a fresh `mitmdump -w FILE -s addon/diag.py` (the same
 harness the live tests use), drives curl, python-requests or headless Chromium
-through it against the refusing HTTPS server of tests/support/servers.py, and
-keeps the file mitmdump wrote. Certificates and keys are made afresh by trustme
-on every run and never saved; the credentials in the recordings are throwaway
+through it against the refusing HTTPS server of tests/support/servers.py (or the
+platform responders, redirects and nginx of tests/support/responders.py and
+nginx.py, or the mutual-TLS servers of tests/support/mtls.py), and keeps the file
+mitmdump wrote. Certificates and keys are made afresh by trustme on every run
+and never saved; the credentials in the recordings are throwaway
 test values minted here. `browser.har` is written by Chromium itself (through
 Playwright's HAR recorder) and `tour.har` by mitmdump's own `hardump` option.
 
@@ -24,17 +26,28 @@ import shutil
 import ssl
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 import trustme
 from requests.auth import HTTPDigestAuth
-from tests.support.mtls import ClientPki, MutualTlsServer
+from tests.support.mtls import ClientPki, MutualTlsServer, bound_token
+from tests.support.nginx import Nginx
 from tests.support.proxy import Mitmdump, client_session, run_curl
+from tests.support.responders import (
+    API_TOKEN,
+    ApiApp,
+    PageServer,
+    RedirectServer,
+    VendorResponder,
+)
 from tests.support.servers import (
     PASSWORD,
     USER,
@@ -42,6 +55,7 @@ from tests.support.servers import (
     RefusingServer,
     TokenMinter,
 )
+from tests.support.vendors import VENDOR_CASES, VendorCase
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -68,6 +82,53 @@ CUSTOM_CREDENTIAL = "abc123def"
 STALE_SESSION = "s3ss10n-from-yesterday-0123456789"
 
 
+class Services:
+    """Servers only some scenarios need: started on first use, stopped with the
+    bench (all on 127.0.0.1, or localhost for the redirect's other origin)."""
+
+    def __init__(
+        self, ca: trustme.CA, ca_pem: Path, pki: ClientPki, stack: ExitStack
+    ) -> None:
+        self.ca = ca
+        self.ca_pem = ca_pem
+        self.pki = pki
+        self.stack = stack
+
+    @cached_property
+    def vendors(self) -> VendorResponder:
+        """Answers ?vendor=NAME as that platform does (tests/support/vendors.py)."""
+        return self.stack.enter_context(VendorResponder(self.ca))
+
+    @cached_property
+    def api(self) -> ApiApp:
+        """An HTTPS resource server that accepts API_TOKEN."""
+        return self.stack.enter_context(ApiApp(self.ca))
+
+    @cached_property
+    def redirector(self) -> RedirectServer:
+        """https://localhost:PORT/... → 302 → the API on 127.0.0.1."""
+        target = self.api.base_url
+        return self.stack.enter_context(RedirectServer(self.ca, target))
+
+    @cached_property
+    def nginx(self) -> Nginx:
+        """Debian's nginx in front of a plain-HTTP ApiApp: /pass/ forwards
+        Authorization, /strip/ clears it."""
+        backend = self.stack.enter_context(ApiApp())
+        # Not under the 0700 scratch folder: nginx's worker may run as nobody.
+        workdir = Path(tempfile.mkdtemp(prefix="authdiag-nginx-"))
+        self.stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        workdir.chmod(0o755)
+        server = f"""
+            location /strip/ {{
+                proxy_set_header Authorization "";
+                proxy_pass {backend.base_url}/;
+            }}
+            location /pass/ {{ proxy_pass {backend.base_url}/; }}
+        """
+        return self.stack.enter_context(Nginx(workdir, server))
+
+
 @dataclass
 class Lab:
     """What a scenario drives: the servers, token minting, and the proxy."""
@@ -77,6 +138,7 @@ class Lab:
     tokens: TokenMinter
     proxy: Mitmdump
     workdir: Path
+    more: Services
     mutual_tls_url: str = ""
     """The server that demands a client certificate, for the mTLS scenarios."""
 
@@ -116,6 +178,10 @@ class Scenario:
     browser: bool = False
     """Chromium drives it and records a HAR beside the .flow file; mitmdump is
     a reverse proxy in front of the server."""
+    in_tour: bool = True
+    """Also driven in the tour (only scenarios on the refusing server are)."""
+    reverse_to: Callable[[Services], str] | None = None
+    """mitmdump is a reverse proxy in front of this server (given its URL)."""
 
 
 def expect(status: int, got: int) -> None:
@@ -219,6 +285,90 @@ def custom_scheme(lab: Lab) -> None:
     expect(401, lab.get("/mystery", headers=headers).status_code)
 
 
+def platform_request(lab: Lab, vendor: VendorCase) -> None:
+    """One platform's refusal, from the local responder that answers as it does."""
+    separator = "&" if "?" in vendor.path else "?"
+    query = urlencode({"vendor": vendor.name})
+    url = f"{lab.more.vendors.base_url}{vendor.path}{separator}{query}"
+    headers = dict(vendor.request_headers(time.time()))
+    with lab.session() as session:
+        response = session.request(
+            vendor.method, url, headers=headers, allow_redirects=False
+        )
+    expect(vendor.status, response.status_code)
+
+
+PLATFORM_CASES = tuple(c for c in VENDOR_CASES if c.status in (401, 403))
+"""Every platform signature authdiag diagnoses with its default statuses."""
+
+
+def platform_refusals(lab: Lab) -> None:
+    for vendor in PLATFORM_CASES:
+        platform_request(lab, vendor)
+
+
+def redirected_to_another_origin(lab: Lab) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    with lab.session() as session:
+        response = session.get(
+            f"{lab.more.redirector.base_url}/orders", headers=headers
+        )
+    expect(401, response.status_code)
+    expect(302, response.history[0].status_code)
+
+
+def nginx_clears_authorization(lab: Lab) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    base = lab.more.nginx.base_url
+    with lab.session() as session:
+        expect(200, session.get(f"{base}/pass/orders", headers=headers).status_code)
+        expect(401, session.get(f"{base}/strip/orders", headers=headers).status_code)
+
+
+def revoked_mid_session(lab: Lab) -> None:
+    token = lab.tokens.valid()
+    headers = {"Authorization": f"Bearer {token}"}
+    url = lab.server.url("/bearer")
+    with lab.session() as session:
+        for _ in range(2):
+            expect(200, session.get(url, headers=headers).status_code)
+        lab.server.revoke(token)
+        expect(401, session.get(url, headers=headers).status_code)
+
+
+RETRY_STORM_AT = 3
+"""The refusal of the same credential from which the loop itself is named."""
+
+
+def retry_loop(lab: Lab) -> None:
+    """A client resending a refused credential: from the third refusal on, the
+    loop itself is the verdict, since nothing else explains the refusal."""
+    for _ in range(RETRY_STORM_AT):
+        custom_scheme(lab)
+
+
+CROSSFLOW_DRIVES: tuple[tuple[Drive, tuple[str, ...]], ...] = (
+    (redirected_to_another_origin, ("auth-stripped-on-redirect",)),
+    (nginx_clears_authorization, ("authorization-not-forwarded",)),
+    (revoked_mid_session, ("credential-stopped-working",)),
+    (retry_loop, ("unknown", "unknown", "retry-storm")),
+)
+
+
+def crossflow(lab: Lab) -> None:
+    for drive, _ in CROSSFLOW_DRIVES:
+        drive(lab)
+
+
+def bound_to_another_certificate(lab: Lab) -> None:
+    """mitmdump presents the `valid` certificate; the token is bound to another."""
+    token = bound_token(lab.more.pki.other_valid.thumbprint)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = lab.mutual_tls_url.rstrip("/") + "/bound"
+    with lab.session() as session:
+        expect(401, session.get(url, headers=headers, timeout=10).status_code)
+
+
 FETCH = "async ([url, headers]) => (await fetch(url, {headers})).status"
 
 
@@ -244,9 +394,29 @@ def browser_session(lab: Lab) -> None:
         expect(401, page.evaluate(FETCH, [f"{lab.proxy.url}/session/account", {}]))
 
 
+PREFLIGHTED = """<!doctype html><title>app</title><script>
+  window.called = (url, token) => fetch(url, {method: "POST", credentials: "include",
+    headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+    body: "{}"}).then(r => "status " + r.status, e => "failed: " + e.message);
+</script>"""
+
+
+def refused_preflight(lab: Lab) -> None:
+    """A page on one origin POSTs JSON with a token to the API on another; the
+    API (behind mitmdump as a reverse proxy) answers the preflight with a 401."""
+    with PageServer(PREFLIGHTED) as pages, chromium_page(lab.workdir / "x.har") as page:
+        page.goto(f"{pages.base_url}/app")
+        outcome = page.evaluate(
+            "([url, token]) => window.called(url, token)",
+            [f"{lab.proxy.url}/orders", API_TOKEN],
+        )
+    if outcome != "failed: Failed to fetch":
+        raise RuntimeError(f"the preflight was not refused: {outcome}")
+
+
 @contextmanager
 def chromium_page(har: Path) -> Iterator[Any]:
-    # Imported here: only this scenario needs Playwright.
+    # Imported here: only the browser scenarios need Playwright.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -434,63 +604,92 @@ SCENARIOS: tuple[Scenario, ...] = (
         browser_session,
         browser=True,
     ),
+    Scenario(
+        "platforms",
+        "python-requests",
+        "each platform's refusal in turn (nginx, AWS, WordPress, Kubernetes, "
+        "GitHub, Google, Azure, Keycloak, Okta, Auth0), answered byte for byte "
+        "as tests/support/vendors.py says the platform does",
+        tuple(c.cause for c in PLATFORM_CASES),
+        platform_refusals,
+        in_tour=False,
+    ),
+    Scenario(
+        "crossflow",
+        "python-requests",
+        "a token lost on a 302 to another origin; nginx clearing Authorization "
+        "(after a 200 where it passes it on); a token accepted twice, then "
+        "revoked; a custom credential refused three times in a row",
+        tuple(v for _, verdicts in CROSSFLOW_DRIVES for v in verdicts),
+        crossflow,
+        in_tour=False,
+    ),
+    Scenario(
+        "preflight-unauthenticated",
+        "headless Chromium (Playwright)",
+        "a page's credentialed cross-origin POST: the API refuses the CORS "
+        "preflight (OPTIONS, which never carries credentials) with a 401",
+        ("preflight-unauthenticated",),
+        refused_preflight,
+        in_tour=False,
+        reverse_to=lambda more: more.api.base_url,
+    ),
+    Scenario(
+        "client-cert-untrusted-ca",
+        "curl",
+        "mitmdump presents a certificate from a CA the TLS 1.3 server does not trust",
+        ("client-cert-untrusted-ca",),
+        through_mutual_tls,
+        mutual_tls=(ssl.TLSVersion.TLSv1_3, "wrong_ca"),
+    ),
+    Scenario(
+        "client-cert-wrong-usage",
+        "curl",
+        "mitmdump presents a certificate issued for servers (serverAuth only)",
+        ("client-cert-wrong-usage",),
+        through_mutual_tls,
+        mutual_tls=(ssl.TLSVersion.TLSv1_3, "server_usage"),
+    ),
+    Scenario(
+        "client-cert-revoked",
+        "curl",
+        "mitmdump presents a certificate the server's CA has revoked",
+        ("client-cert-revoked",),
+        through_mutual_tls,
+        mutual_tls=(ssl.TLSVersion.TLSv1_3, "revoked"),
+    ),
+    Scenario(
+        "cert-bound-token-mismatch",
+        "python-requests",
+        "a token bound (cnf x5t#S256) to another certificate than the one "
+        "mitmdump presents over mutual TLS",
+        ("cert-bound-token-mismatch",),
+        bound_to_another_certificate,
+        mutual_tls=(ssl.TLSVersion.TLSv1_3, "valid"),
+    ),
 )
 
 UNRECORDED: dict[str, str] = {
-    **{
-        cause: "client certificates (issue #3): needs its mutual-TLS servers"
-        for cause in (
-            "client-cert-untrusted-ca",
-            "client-cert-wrong-usage",
-            "client-cert-revoked",
-            "client-cert-rejected",
-            "cert-bound-token-mismatch",
-            "app-rejects-proxy-cert",
-        )
-    },
-    **{
-        cause: "platforms and cross-flow causes (issue #5): needs its responders"
-        for cause in (
-            "nginx-basic-refused",
-            "nginx-htpasswd-missing",
-            "nginx-htpasswd-unreadable",
-            "aws-authorizer-unauthorized",
-            "aws-missing-authentication-token",
-            "aws-incomplete-signature",
-            "aws-signature-expired",
-            "aws-signature-mismatch",
-            "aws-invalid-security-token",
-            "aws-api-key-forbidden",
-            "aws-explicit-deny",
-            "wordpress-application-password-refused",
-            "wordpress-unknown-user",
-            "wordpress-application-passwords-unavailable",
-            "wordpress-capability-missing",
-            "wordpress-jwt-refused",
-            "kubernetes-unauthenticated",
-            "kubernetes-rbac-forbidden",
-            "github-bad-credentials",
-            "github-sso-required",
-            "github-login-attempts-exceeded",
-            "google-invalid-credentials",
-            "google-insufficient-scopes",
-            "google-service-disabled",
-            "azure-token-expired",
-            "azure-token-wrong-audience",
-            "azure-token-wrong-tenant",
-            "azure-token-invalid",
-            "azure-authorization-failed",
-            "oauth-client-authentication-failed",
-            "okta-invalid-token",
-            "auth0-management-token-refused",
-            "auth-stripped-on-redirect",
-            "preflight-unauthenticated",
-            "authorization-not-forwarded",
-            "authorization-conflict",
-            "credential-stopped-working",
-            "retry-storm",
-        )
-    },
+    "client-cert-rejected": (
+        "no local server refuses a certificate with a generic alert "
+        "(bad_certificate, certificate_unknown, access_denied) yet: "
+        "tests/support/mtls.py's servers always name the specific reason"
+    ),
+    "app-rejects-proxy-cert": (
+        "recorded, but `mitmdump -nr` diagnoses the saved CONNECT flow twice "
+        "(it has a response and an error) while `authdiag report` counts it "
+        "once, so the replay and report tests cannot agree until the addon "
+        "counts such a flow once"
+    ),
+    "nginx-htpasswd-unreadable": (
+        "nginx answers 500, diagnosed only with authdiag_statuses widened; every "
+        "recording is replayed and reported with the default 401,403,407"
+    ),
+    "authorization-conflict": (
+        "the API answers 400 invalid_request, diagnosed only with "
+        "authdiag_statuses widened; every recording is replayed and reported "
+        "with the default 401,403,407"
+    ),
 }
 """Causes with no recording yet, and why; a test keeps this list and the
 catalogue in step, so a new cause needs a Scenario or an entry here."""
@@ -501,7 +700,11 @@ session, saved both as .flow (-w) and as HAR (mitmdump's hardump option)."""
 
 
 def tour_scenarios() -> list[Scenario]:
-    return [s for s in SCENARIOS if not (s.upstream or s.browser or s.mutual_tls)]
+    return [
+        s
+        for s in SCENARIOS
+        if s.in_tour and not (s.upstream or s.browser or s.mutual_tls)
+    ]
 
 
 def tour_verdicts() -> tuple[str, ...]:
@@ -516,6 +719,7 @@ class Bench:
     """The servers every scenario shares, and where files go."""
 
     ca_pem: Path
+    more: Services
     server: RefusingServer
     proxy_auth: ProxyAuthServer
     pki: ClientPki
@@ -532,7 +736,8 @@ class Bench:
             extra_args=extra_args,
         )
         tokens = TokenMinter(key=self.server.jwt_key)
-        return Lab(self.server, self.proxy_auth, tokens, proxy, workdir), proxy
+        lab = Lab(self.server, self.proxy_auth, tokens, proxy, workdir, self.more)
+        return lab, proxy
 
     def record(self, scenario: Scenario) -> list[Path]:
         extra: list[str] = []
@@ -540,6 +745,8 @@ class Bench:
             extra = ["--mode", f"upstream:{self.proxy_auth.url}"]
         if scenario.browser:
             extra = ["--mode", f"reverse:{self.server.base_url}"]
+        if scenario.reverse_to is not None:
+            extra = ["--mode", f"reverse:{scenario.reverse_to(self.more)}"]
         if scenario.mutual_tls is not None and scenario.mutual_tls[1] is not None:
             presented = getattr(self.pki, scenario.mutual_tls[1]).path
             extra = ["--set", f"client_certs={presented}"]
@@ -584,7 +791,8 @@ def bench(out: Path) -> Iterator[Bench]:
             version: stack.enter_context(MutualTlsServer(ca, pki, version=version))
             for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
         }
-        yield Bench(ca_pem, server, proxy_auth, pki, mutual_tls, scratch, out)
+        more = Services(ca, ca_pem, pki, stack)
+        yield Bench(ca_pem, more, server, proxy_auth, pki, mutual_tls, scratch, out)
 
 
 def make(names: Sequence[str], out: Path) -> list[Path]:
@@ -629,8 +837,9 @@ def manifest() -> list[dict[str, Any]]:
             {
                 "file": f"{TOUR}.{kind}",
                 "client": "curl and python-requests",
-                "story": "every scenario above except the 407 and the browser, "
-                "in one mitmdump session",
+                "story": "every scenario above on the refusing server (not the "
+                "407, mutual-TLS, browser, platform and cross-flow ones), in one "
+                "mitmdump session",
                 "verdicts": list(tour_verdicts()),
                 "command": f"{COMMAND} {TOUR}",
             }
@@ -643,11 +852,15 @@ README_HEAD = f"""\
 
 Real captures of refused requests, one or more per cause authdiag knows, made by
 [`make_recordings.py`](make_recordings.py): it starts the test suite's refusing
-HTTPS servers on 127.0.0.1 (`tests/support/servers.py`, and the servers of
-`tests/support/mtls.py` that demand a client certificate), runs
-`mitmdump -w FILE -s addon/diag.py`, and drives curl, python-requests or headless
-Chromium through it. The client-certificate recordings carry the TLS facts the
-live addon saved, and certificates are judged at the time of that handshake.
+HTTPS servers on 127.0.0.1 (`tests/support/servers.py`, the servers of
+`tests/support/mtls.py` that demand a client certificate, the responders of
+`tests/support/responders.py` that answer as each platform does, and Debian's
+nginx of `tests/support/nginx.py`), runs `mitmdump -w FILE -s addon/diag.py`, and
+drives curl, python-requests or headless Chromium through it. `platforms.flow`
+holds one refusal per platform signature and `crossflow.flow` the causes that
+need earlier exchanges, in the order of their verdicts below. The
+client-certificate recordings carry the TLS facts the live addon saved, and
+certificates are judged at the time of that handshake.
 Certificates and keys are made afresh on every run and never saved; the
 credentials inside are throwaway test values minted by the script (authdiag's own
 output only ever shows their fingerprints).
@@ -664,10 +877,10 @@ request was sent, never at the time of the replay. `tour.har` comes from
 mitmdump's `hardump` option and `browser.har` from Chromium itself (Playwright's
 HAR recorder); a HAR has no TLS details, which the report says.
 
-Regenerate everything with `{COMMAND}` (about a minute; Chromium from Debian and
-Playwright for Python are needed for the browser recording), or one recording
-with the command in its row. This file and `manifest.json` are rewritten by the
-script.
+Regenerate everything with `{COMMAND}` (about two minutes; Chromium from Debian
+and Playwright for Python are needed for the browser recordings, Debian's nginx
+for `crossflow.flow`), or one recording with the command in its row. This file
+and `manifest.json` are rewritten by the script.
 
 | file | client | what happens | verdicts | made by |
 |---|---|---|---|---|

@@ -20,11 +20,16 @@ MAX_FOLDER_BYTES = 3 * 1024 * 1024
 REMADE_IN_TESTS = (
     "proxy-auth-required",
     "client-cert-missing",
+    "cert-bound-token-mismatch",
     "browser",
+    "preflight-unauthenticated",
+    "platforms",
+    "crossflow",
     make_recordings.TOUR,
 )
-"""The tour drives every scenario but the 407, mutual-TLS and browser ones, so
-these exercise every drive function and every kind of proxy set-up."""
+"""The tour drives every scenario on the refusing server; these add the 407,
+mutual-TLS, browser, platform and cross-flow ones, so together they exercise
+every drive function and every kind of proxy set-up."""
 
 
 def test_the_index_is_what_the_script_writes() -> None:
