@@ -349,16 +349,21 @@ def from_x509(cert: x509.Certificate) -> Certificate:
     whose extensions or names cryptography cannot decode."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    return Certificate(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        serial=format(cert.serial_number, "x"),
-        not_before=cert.not_valid_before_utc.timestamp(),
-        not_after=cert.not_valid_after_utc.timestamp(),
-        usages=_usages(cert),
-        names=_alternative_names(cert),
-        thumbprint=thumbprint(cert.public_bytes(Encoding.DER)),
-    )
+    try:
+        return Certificate(
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            serial=format(cert.serial_number, "x"),
+            not_before=cert.not_valid_before_utc.timestamp(),
+            not_after=cert.not_valid_after_utc.timestamp(),
+            usages=_usages(cert),
+            names=_alternative_names(cert),
+            thumbprint=thumbprint(cert.public_bytes(Encoding.DER)),
+        )
+    except TypeError as e:
+        # cryptography reads a certificate lazily and raises TypeError for some
+        # damaged names (an attribute of the wrong ASN.1 type): same as ValueError.
+        raise ValueError(str(e)) from e
 
 
 def _usages(cert: x509.Certificate) -> tuple[str, ...] | None:
