@@ -41,6 +41,7 @@ from tests.support.proxy import (
     run_curl,
     with_case,
 )
+from tests.support.reports import rendered_reports
 from tests.support.responders import (
     API_KEY,
     API_TOKEN,
@@ -71,10 +72,13 @@ def finding(flow: http.HTTPFlow, cause: str) -> dict[str, Any]:
 def assert_nothing_leaked(
     proxy: Mitmdump, flows: Iterable[http.HTTPFlow], secret: str
 ) -> None:
+    flows = list(flows)
     for flow in flows:
-        assert secret not in json.dumps(flow.metadata.get("authdiag", {}))
+        assert secret not in json.dumps(flow.metadata, default=repr)
         assert secret not in flow.comment
     assert secret not in proxy.log()
+    for form, output in rendered_reports(flows).items():
+        assert secret not in output, f"a credential leaked into {form}"
 
 
 # --- servers --------------------------------------------------------------------------

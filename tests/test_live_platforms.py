@@ -16,6 +16,7 @@ import pytest
 import requests
 import trustme
 from tests.support.proxy import Mitmdump, client_session, new_case
+from tests.support.reports import rendered_reports
 from tests.support.responders import VendorResponder
 from tests.support.vendors import VENDOR_CASES, VendorCase
 
@@ -57,6 +58,7 @@ def test_a_platform_refusal_through_the_proxy_is_named_by_its_signature(
     findings = flow.metadata["authdiag"]["findings"]
     assert findings[0]["cause"] == vendor.cause, [f["cause"] for f in findings]
     wide_mitmdump.wait_for_record(vendor.cause)
-    written = json.dumps(flow.metadata["authdiag"]) + flow.comment + wide_mitmdump.log()
+    written = json.dumps(flow.metadata, default=repr) + flow.comment
+    written += wide_mitmdump.log() + "".join(rendered_reports([flow]).values())
     for secret in vendor.secrets(now):
         assert secret not in written
