@@ -27,7 +27,7 @@ flows of the same client at the same origin: redirects, acceptances, refusals),
 and alerts, the certificates presented) and `error:` (mitmproxy's error for a
 flow that got no response).
 
-This file is generated from `addon/authdiag/rules.py`:
+This file is generated from the rules in `addon/authdiag/rules/`:
 `uv run python -m authdiag.docs > docs/causes.md`.
 """
 
