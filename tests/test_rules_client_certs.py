@@ -305,3 +305,16 @@ def test_fixes_name_the_host_the_option_and_the_acceptable_cas(
     )
     assert "curl --cert" in fixes and "cert=(" in fixes and "Postman" in fixes
     assert finding["fault"] == "proxy"
+
+
+def test_a_replayed_flow_with_a_response_and_an_error_is_diagnosed_once() -> None:
+    # A saved CONNECT flow whose tunnel the app refused has mitmproxy's 200 and
+    # the error; `mitmdump -nr` fires response and then error for it.
+    flow = observed(refused_flow(200), app=AppTls(alert=48))
+    flow.error = mitm_flow.Error("Client TLS handshake failed")
+    addon = AuthDiag()
+    with taddons.context(addon):
+        addon.response(flow)
+        addon.error(flow)
+    assert flow.metadata["authdiag"]["findings"][0]["cause"] == "app-rejects-proxy-cert"
+    assert len(addon.summary) == 1

@@ -160,7 +160,14 @@ class AuthDiag:
             return
         story = self.tls_watch.attach(flow)
         refused = flow.response.status_code in self.statuses
-        if not refused and (story or tlswatch.looks_like_tls_refusal(flow.response)):
+        # A flow that also carries an error (a replayed CONNECT whose tunnel the
+        # app refused) gets the error hook next; diagnosing it here too would log
+        # and count it twice.
+        if (
+            not refused
+            and flow.error is None
+            and (story or tlswatch.looks_like_tls_refusal(flow.response))
+        ):
             self.annotate_client_cert_refusal(flow)
         if refused:
             try:
