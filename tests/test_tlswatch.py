@@ -8,8 +8,8 @@ from mitmproxy.test import tflow
 from tests.support.flows import refused_flow
 
 from authdiag import tlswatch
-from authdiag.engine import ANNOTATION_VERSION, Diagnosis
-from authdiag.findings import Confidence, Fault, Finding
+from authdiag.engine import Diagnosis
+from authdiag.findings import ANNOTATION_VERSION, Confidence, Fault, Finding
 from authdiag.tlswatch import MAX_CONNECTIONS, TlsWatch, _ServerRecord
 
 
@@ -54,7 +54,7 @@ def test_attach_copies_the_facts_as_plain_data() -> None:
     flow = flow_on("asked")
     assert watch.attach(flow) is True
     stored = flow.metadata["authdiag"]
-    assert stored["version"] == ANNOTATION_VERSION == tlswatch.ANNOTATION_VERSION
+    assert stored["version"] == ANNOTATION_VERSION
     assert stored["findings"] == []
     assert stored["observed"]["tls"]["upstream"]["certificate_requested"] is True
 

@@ -20,7 +20,8 @@ from mitmproxy import command, ctx, exceptions, flow, http
 
 from authdiag import evidence, observe, tlswatch
 from authdiag.describe import request_credentials
-from authdiag.engine import ANNOTATION_VERSION, Diagnosis, diagnose
+from authdiag.engine import Diagnosis, diagnose
+from authdiag.findings import ANNOTATION_VERSION, METADATA_KEY
 from authdiag.history import History, Recall
 from authdiag.redact import encodable, scrub
 from authdiag.rules.client_certs import CLIENT_CERT_CAUSES
@@ -28,7 +29,6 @@ from authdiag.summary import Summary, host_of
 
 logger = logging.getLogger(__name__)
 
-METADATA_KEY = "authdiag"
 COMMENT_PREFIX = "authdiag: "
 DEFAULT_STATUSES = "401,403,407"
 

@@ -13,8 +13,6 @@ from authdiag.redact import encodable, scrub
 
 logger = logging.getLogger(__name__)
 
-ANNOTATION_VERSION = 1
-
 
 @dataclass(frozen=True, slots=True)
 class Diagnosis:

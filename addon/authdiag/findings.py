@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
+METADATA_KEY = "authdiag"
+"""The key of flow.metadata under which the annotation is stored."""
+ANNOTATION_VERSION = 1
+"""Bumped only if a field of the annotation changes meaning."""
+
 
 class Confidence(IntEnum):
     """How sure a rule is. Higher sorts first when findings are ranked."""

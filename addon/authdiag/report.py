@@ -24,7 +24,7 @@ from typing import IO, Any, Protocol
 
 from mitmproxy import eventsequence, http
 
-from authdiag.addon import METADATA_KEY, AuthDiag
+from authdiag.addon import AuthDiag
 from authdiag.captures import (
     Capture,
     CaptureDamaged,
@@ -34,6 +34,7 @@ from authdiag.captures import (
 )
 from authdiag.catalogue import find_cause
 from authdiag.evidence import shown_url
+from authdiag.findings import METADATA_KEY
 from authdiag.summary import Summary, host_of
 from authdiag.tlswatch import stored_observation
 

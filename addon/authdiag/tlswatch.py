@@ -39,6 +39,7 @@ from mitmproxy.tls import TlsData
 from OpenSSL import SSL
 
 from authdiag import tls
+from authdiag.findings import ANNOTATION_VERSION, METADATA_KEY
 from authdiag.tls import AppTls, TlsObservation, UpstreamTls
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-METADATA_KEY = "authdiag"
-ANNOTATION_VERSION = 1
 
 MAX_CONNECTIONS = 4096
 """Server connections whose facts are kept; the least recently used go first.
