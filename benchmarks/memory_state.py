@@ -45,7 +45,7 @@ from mitmproxy.proxy.layers.http import (
 from mitmproxy.test import taddons
 from OpenSSL import SSL
 
-from authdiag import tokens
+from authdiag import memo
 
 REPO = Path(__file__).resolve().parents[1]
 BOUND_BYTES = 64 * 1024 * 1024
@@ -185,7 +185,7 @@ class Traffic:
 
     def state_bytes(self) -> int:
         gc.collect()
-        return deep_size([*self.addons, tokens._inspect_cached])
+        return deep_size([*self.addons, *memo.KEPT])
 
 
 def main() -> None:

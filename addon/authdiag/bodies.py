@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from authdiag import memo
+
 MAX_TEXT = 300
 """Longest message kept; longer ones are cut and marked with an ellipsis."""
 
@@ -64,6 +66,7 @@ class ErrorBody:
     100 characters. Booleans are spelled as in JSON: 'true', 'false'."""
 
 
+@memo.recent(64, 16384)
 def parse_error_body(
     content: bytes | None, content_type: str | None
 ) -> ErrorBody | None:

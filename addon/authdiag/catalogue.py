@@ -7,7 +7,7 @@ runs its rules, and docs/causes.md is generated from its text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from authdiag.evidence import Evidence
@@ -46,6 +46,11 @@ class Cause:
     yields_to: tuple[str, ...] = ()
     """Causes that, when also found, explain the refusal better: this cause's
     finding is then dropped (a generic cause yields to the specific ones)."""
+    statuses: frozenset[int] | None = None
+    """The only response statuses the rule can fire on (None: any, or none at
+    all for a flow without a response); the engine runs no other rule."""
+    fallback: bool = False
+    """Run only when no other rule found anything (the 'unknown' cause)."""
 
 
 CAUSES: list[Cause] = []
@@ -61,6 +66,8 @@ def cause(
     remedy: str,
     routine: bool = False,
     yields_to: tuple[str, ...] = (),
+    statuses: Iterable[int] | None = None,
+    fallback: bool = False,
 ) -> Callable[[Rule], Rule]:
     """Register the decorated rule under a stable cause id."""
 
@@ -68,7 +75,18 @@ def cause(
         if any(known.id == cause_id for known in CAUSES):
             raise ValueError(f"cause {cause_id!r} is registered twice")
         CAUSES.append(
-            Cause(cause_id, title, triggers, shows, remedy, rule, routine, yields_to)
+            Cause(
+                cause_id,
+                title,
+                triggers,
+                shows,
+                remedy,
+                rule,
+                routine,
+                yields_to,
+                frozenset(statuses) if statuses is not None else None,
+                fallback,
+            )
         )
         return rule
 

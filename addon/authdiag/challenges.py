@@ -27,6 +27,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from authdiag import memo
+
 MAX_PROBLEMS = 20
 """Most problems listed; any beyond are summed up in one final entry."""
 _EXCERPT = 40
@@ -96,6 +98,7 @@ class Challenges:
         return bool(self.challenges)
 
 
+@memo.recent(64, 8192)
 def parse_challenges(field_values: Iterable[str]) -> Challenges:
     """Parse every value of a WWW-Authenticate (or Proxy-Authenticate) field.
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from authdiag import memo
+
 
 class Shape(StrEnum):
     """How an Authorization value is malformed. Values are stable codes.
@@ -135,6 +137,7 @@ def _ordered[S: StrEnum](found: set[S], order: type[S]) -> tuple[S, ...]:
 # --- Authorization -----------------------------------------------------------
 
 
+@memo.recent(256, 8192)
 def parse_authorization(value: str) -> AuthorizationCredential:
     """Take one Authorization field value apart. Never raises.
 
@@ -527,6 +530,7 @@ PLACED_HEADER_NAMES = _HEADER_NAMES
 _LONGEST_NAME = max(map(len, _HEADER_NAMES | _QUERY_NAMES))
 
 
+@memo.recent(256, 8192)
 def find_placed_credentials(
     headers: Iterable[tuple[str, str]], query: Iterable[tuple[str, str]]
 ) -> tuple[PlacedCredential, ...]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from authdiag.bodies import ErrorBody
 from authdiag.challenges import Challenge, Challenges
 from authdiag.credentials import AuthorizationCredential, PlacedCredential
-from authdiag.evidence import Evidence
+from authdiag.evidence import Evidence, once_per_flow
 from authdiag.redact import describe_token, fingerprint
 
 SHOWN_CHALLENGE_PARAMS = (
@@ -104,7 +104,8 @@ MAX_LISTED = 5
 counted in one more line, so ten thousand keys cost one line, not ten thousand."""
 
 
-def request_credentials(ev: Evidence) -> list[str]:
+@once_per_flow
+def request_credentials(ev: Evidence) -> tuple[str, ...]:
     """One evidence line per credential the request carried."""
     lines = []
     if ev.authorization is not None:
@@ -116,7 +117,7 @@ def request_credentials(ev: Evidence) -> list[str]:
         for name, value in ev.session_cookies[:MAX_LISTED]
     )
     lines.extend(_unlisted(len(ev.session_cookies), "session cookies"))
-    return lines
+    return tuple(lines)
 
 
 def _unlisted(count: int, what: str) -> list[str]:

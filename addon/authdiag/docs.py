@@ -43,7 +43,7 @@ def render() -> str:
             f"- **Evidence shown:** {known.shows}",
             f"- **Fix:** {known.remedy}",
         ]
-        if known.yields_to == ("*",):
+        if known.fallback:
             lines.append("- **Shown only** when no other cause fits.")
         elif known.yields_to:
             lines.append(f"- **Gives way to:** {_yields_text(known.yields_to)}")

@@ -30,11 +30,50 @@ class Diagnosis:
 
 
 def diagnose(ev: Evidence, causes: list[Cause] | None = None) -> Diagnosis:
-    """Run every rule; drop findings that yield to better ones; rank the rest."""
-    catalogue = CAUSES if causes is None else causes
-    found: list[tuple[Cause, Finding]] = []
+    """Run the rules that can apply; drop findings that yield to better ones;
+    rank the rest. A fallback cause (one that yields to every other) runs only
+    when no other rule found anything."""
+    regular, fallbacks = _split(
+        rules_for_status(ev.status) if causes is None else causes
+    )
     failed: list[str] = []
-    for known in catalogue:
+    found = _run(regular, ev, failed) or _run(fallbacks, ev, failed)
+
+    kept = [(known, f) for known, f in found if not _yields(known, f, found)]
+    # Stable sort: among equal confidence, catalogue order (specific first) wins.
+    kept.sort(key=lambda pair: -pair[1].confidence)
+    return Diagnosis(
+        findings=tuple(_presentable(f, ev) for _, f in kept),
+        routine=bool(kept) and kept[0][0].routine,
+        failed_rules=tuple(failed),
+    )
+
+
+def rules_for_status(status: int | None) -> list[Cause]:
+    """The causes whose rules can fire on a response with this status, in
+    catalogue order. Worked out once per status, and again when the catalogue
+    changes (a script may register a cause after this module was loaded)."""
+    kept = _BY_STATUS.get(status)
+    if kept is not None and kept[0] is CAUSES and kept[1] == len(CAUSES):
+        return kept[2]
+    chosen = [c for c in CAUSES if c.statuses is None or status in c.statuses]
+    _BY_STATUS[status] = (CAUSES, len(CAUSES), chosen)
+    return chosen
+
+
+_BY_STATUS: dict[int | None, tuple[list[Cause], int, list[Cause]]] = {}
+"""Per status: the catalogue the choice was made from, its length, the choice."""
+
+
+def _split(causes: list[Cause]) -> tuple[list[Cause], list[Cause]]:
+    return [c for c in causes if not c.fallback], [c for c in causes if c.fallback]
+
+
+def _run(
+    causes: list[Cause], ev: Evidence, failed: list[str]
+) -> list[tuple[Cause, Finding]]:
+    found = []
+    for known in causes:
         try:
             conclusion = known.rule(ev)
         except Exception:
@@ -51,23 +90,15 @@ def diagnose(ev: Evidence, causes: list[Cause] | None = None) -> Diagnosis:
                 fix=conclusion.fix,
                 fault=conclusion.fault,
             )
-            found.append((known, _presentable(finding, ev.secrets)))
-
-    kept = [(known, f) for known, f in found if not _yields(known, f, found)]
-    # Stable sort: among equal confidence, catalogue order (specific first) wins.
-    kept.sort(key=lambda pair: -pair[1].confidence)
-    return Diagnosis(
-        findings=tuple(f for _, f in kept),
-        routine=bool(kept) and kept[0][0].routine,
-        failed_rules=tuple(failed),
-    )
+            found.append((known, finding))
+    return found
 
 
 def _yields(known: Cause, finding: Finding, found: list[tuple[Cause, Finding]]) -> bool:
     """Whether a finding gives way to a more specific one that is at least as sure."""
     return any(
         other.id != known.id
-        and ("*" in known.yields_to or other.id in known.yields_to)
+        and other.id in known.yields_to
         and other_finding.confidence >= finding.confidence
         for other, other_finding in found
     )
@@ -78,13 +109,13 @@ MAX_LINE = 500
 realm the server sent, quoted back) is cut, and says how much was cut."""
 
 
-def _presentable(finding: Finding, secrets: tuple[str, ...]) -> Finding:
+def _presentable(finding: Finding, ev: Evidence) -> Finding:
     """The finding with every secret scrubbed and every line of bounded length."""
 
     def shown(line: str) -> str:
         # Rules never format secrets, but server text (an error body, a
         # challenge) may echo the credential back: the last line of defence.
-        line = encodable(scrub(line, secrets) if secrets else line)
+        line = encodable(scrub(line, ev.secrets) if ev.secrets else line)
         if len(line) <= MAX_LINE:
             return line
         return f"{line[:MAX_LINE]}… [{len(line) - MAX_LINE:,} more characters]"

@@ -9,13 +9,15 @@ live flow did.
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from mitmproxy import http
 from mitmproxy.net.http import cookies as mitm_cookies
 
-from authdiag import credentials, observe, platforms, tls, tlswatch, tokens
+from authdiag import credentials, memo, observe, platforms, tls, tlswatch, tokens
 from authdiag.bodies import ErrorBody
 from authdiag.challenges import Challenges, parse_challenges
 from authdiag.credentials import (
@@ -24,6 +26,8 @@ from authdiag.credentials import (
     Location,
     PlacedCredential,
 )
+from authdiag.headerview import EMPTY as EMPTY_HEADERS
+from authdiag.headerview import HeaderView
 from authdiag.history import Recall
 from authdiag.limits import read_body
 from authdiag.observe import EMPTY_CONTEXT, RequestContext
@@ -87,6 +91,10 @@ class Evidence:
     limits: tuple[str, ...] = ()
     """Evidence lines saying where authdiag stopped reading the flow (a body
     over 64 KiB, say); the engine adds them to every finding."""
+    derived: dict[Callable[..., object], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """What helpers decorated with ``once_per_flow`` worked out from this evidence."""
 
     @property
     def has_credentials(self) -> bool:
@@ -102,6 +110,21 @@ class Evidence:
         if self.server_date is None:
             return None
         return self.server_date - self.requested_at
+
+
+def once_per_flow[T](derive: Callable[[Evidence], T]) -> Callable[[Evidence], T]:
+    """For a helper many rules call on the same evidence (the credential lines,
+    the server's error): work it out once per flow. Rules share the result, so
+    it must be immutable (a tuple, not a list)."""
+
+    @functools.wraps(derive)
+    def derived(ev: Evidence) -> T:
+        kept = ev.derived
+        if derive not in kept:
+            kept[derive] = derive(ev)
+        return cast(T, kept[derive])
+
+    return derived
 
 
 PLATFORM_HEADERS = tuple(
@@ -124,7 +147,8 @@ def from_flow(
     ``history`` is what the addon's History recalls about it, if any."""
     request = flow.request
     response = flow.response
-    headers = request.headers
+    headers = HeaderView(request.headers)
+    answer = HeaderView(response.headers) if response is not None else EMPTY_HEADERS
 
     authorization_values = headers.get_all("authorization")
     authorization = (
@@ -138,10 +162,9 @@ def from_flow(
         if proxy_authorization_value is not None
         else None
     )
-    placed = credentials.find_placed_credentials(
-        headers.items(multi=True), request.query.items(multi=True)
-    )
-    request_cookies = tuple(request.cookies.items(multi=True))
+    query = _query(request)
+    placed = credentials.find_placed_credentials(headers.fields, query)
+    request_cookies = _request_cookies(headers)
     session_cookies = tuple(
         (name, value)
         for name, value in request_cookies
@@ -154,7 +177,7 @@ def from_flow(
         if bearer_token is not None and _jwt_shaped(bearer_token)
         else None
     )
-    context = observe.request_context(flow)
+    context = observe.request_context(request, headers, query)
     secrets = _secrets(authorization, proxy_authorization, placed, request_cookies)
     if context.form_token:
         secrets = tuple(sorted({*secrets, context.form_token}, key=len, reverse=True))
@@ -163,26 +186,26 @@ def from_flow(
     body, limits = _body(response)
     return Evidence(
         method=request.method,
-        url=_redacted_url(request, placed),
+        url=_redacted_url(request, placed, query),
         host=request.pretty_host,
         status=status,
         requested_at=request.timestamp_start,
-        server_date=_server_date(response),
-        challenges=_challenges(response, "www-authenticate"),
-        proxy_challenges=_challenges(response, "proxy-authenticate"),
+        server_date=_server_date(answer.get("date")),
+        challenges=_challenges(answer, "www-authenticate"),
+        proxy_challenges=_challenges(answer, "proxy-authenticate"),
         authorization=authorization,
         authorization_count=len(authorization_values),
         proxy_authorization=proxy_authorization,
         placed=placed,
         session_cookies=session_cookies,
         cookie_names=tuple(name for name, _ in request_cookies),
-        set_cookies=_set_cookies(response),
+        set_cookies=_set_cookies(response, answer),
         body=body,
         token=token,
         bearer_token=bearer_token,
         leeway=leeway,
         secrets=secrets,
-        response_headers=_platform_headers(response),
+        response_headers=observe.picked_headers(answer, PLATFORM_HEADERS),
         context=context,
         history=history,
         tls=TlsObservation.from_dict(tlswatch.stored_observation(flow)),
@@ -190,6 +213,16 @@ def from_flow(
         error=flow.error.msg if flow.error else None,
         limits=limits,
     )
+
+
+def _query(request: http.Request) -> tuple[tuple[str, str], ...]:
+    # Most requests have no query: spare mitmproxy's parsing of an empty one.
+    return tuple(request.query.items(multi=True)) if "?" in request.path else ()
+
+
+def _request_cookies(headers: HeaderView) -> tuple[tuple[str, str], ...]:
+    values = headers.get_all("cookie")
+    return tuple(mitm_cookies.parse_cookie_headers(values)) if values else ()
 
 
 def _app_certificate(flow: http.HTTPFlow) -> Certificate | UnreadableCertificate | None:
@@ -249,34 +282,38 @@ def _secrets(
 
 def shown_url(request: http.Request) -> str:
     """The request's URL as authdiag shows it: credentials in the query as '…'."""
-    placed = credentials.find_placed_credentials((), request.query.items(multi=True))
-    return _redacted_url(request, placed)
+    query = _query(request)
+    placed = credentials.find_placed_credentials((), query)
+    return _redacted_url(request, placed, query)
 
 
-def _redacted_url(request: http.Request, placed: tuple[PlacedCredential, ...]) -> str:
+def _redacted_url(
+    request: http.Request,
+    placed: tuple[PlacedCredential, ...],
+    query: tuple[tuple[str, str], ...],
+) -> str:
     names = {c.name for c in placed if c.location is Location.QUERY}
     if not names:
         return request.pretty_url
     base = request.pretty_url.split("?", 1)[0]
-    query = "&".join(
-        f"{name}=…" if name in names else f"{name}={value}"
-        for name, value in request.query.items(multi=True)
+    shown = "&".join(
+        f"{name}=…" if name in names else f"{name}={value}" for name, value in query
     )
-    return f"{base}?{query}"
+    return f"{base}?{shown}"
 
 
-def _challenges(response: http.Response | None, name: str) -> Challenges:
-    if response is None:
-        return EMPTY_CHALLENGES
-    values = response.headers.get_all(name)
-    return parse_challenges(values) if values else EMPTY_CHALLENGES
+def _challenges(headers: HeaderView, name: str) -> Challenges:
+    values = headers.get_all(name)
+    return parse_challenges(tuple(values)) if values else EMPTY_CHALLENGES
 
 
-def _server_date(response: http.Response | None) -> float | None:
-    if response is None or "date" not in response.headers:
+@memo.recent(16, 200)
+def _server_date(date: str | None) -> float | None:
+    # A server sends the same Date for every response within a second.
+    if date is None:
         return None
     try:
-        parsed = email.utils.parsedate_to_datetime(response.headers["date"])
+        parsed = email.utils.parsedate_to_datetime(date)
     except (TypeError, ValueError, IndexError):
         return None
     if parsed.tzinfo is None:
@@ -284,14 +321,15 @@ def _server_date(response: http.Response | None) -> float | None:
     return parsed.timestamp()
 
 
-def _set_cookies(response: http.Response | None) -> tuple[SetCookie, ...]:
-    if response is None or "set-cookie" not in response.headers:
+def _set_cookies(
+    response: http.Response | None, headers: HeaderView
+) -> tuple[SetCookie, ...]:
+    values = headers.get_all("set-cookie")
+    if response is None or not values:
         return ()
     found = []
     received_at = response.timestamp_start or 0.0
-    for name, value, attrs in mitm_cookies.parse_set_cookie_headers(
-        response.headers.get_all("set-cookie")
-    ):
+    for name, value, attrs in mitm_cookies.parse_set_cookie_headers(values):
         expires_at = _cookie_expiry(attrs, received_at)
         cleared = value in ("", '""') or (
             expires_at is not None and expires_at <= received_at
@@ -326,9 +364,3 @@ def _body(response: http.Response | None) -> tuple[ErrorBody | None, tuple[str, 
         return None, ()
     # Decodes only the head that is read: a gzip bomb costs nothing.
     return read_body(response)
-
-
-def _platform_headers(response: http.Response | None) -> dict[str, str]:
-    if response is None:
-        return {}
-    return observe.picked_headers(response.headers, PLATFORM_HEADERS)

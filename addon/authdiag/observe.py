@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from mitmproxy import http
 
 from authdiag import credentials
+from authdiag.headerview import HeaderView
 from authdiag.history import Credential, Exchange, resolve_location, split_url
 from authdiag.redact import fingerprint
 
@@ -161,42 +162,36 @@ def _first_challenge_scheme(response: http.Response) -> str:
     return challenge.split(" ", 1)[0].split(",", 1)[0].lower()
 
 
-def request_context(flow: http.HTTPFlow) -> RequestContext:
+def request_context(
+    request: http.Request, headers: HeaderView, query: tuple[tuple[str, str], ...]
+) -> RequestContext:
     """The request facts beyond its credentials, for a refused flow."""
-    request = flow.request
-    headers = picked_headers(request.headers, CONTEXT_HEADERS)
-    form_token = _form_token(request)
+    form_token = _form_token(request, headers)
     return RequestContext(
-        headers=headers,
-        token_places=_token_places(request, form_token),
+        headers=picked_headers(headers, CONTEXT_HEADERS),
+        token_places=_token_places(headers, query, form_token),
         form_token=form_token,
     )
 
 
 def picked_headers(
-    headers: http.Headers, names: tuple[str, ...], limit: int = 200
+    headers: HeaderView, names: tuple[str, ...], limit: int = 200
 ) -> dict[str, str]:
     """The named headers (lower-case names) that are present, in ``names`` order,
-    repeats joined with ', ' as mitmproxy does, values cut at ``limit``.
-
-    One pass over the fields: looking each name up scans every field per name
-    (mitmproxy lower-cases each field name on every lookup).
-    """
-    wanted = frozenset(names)
-    found: dict[str, list[str]] = {}
-    for name, value in headers.items(multi=True):
-        key = name.lower()
-        if key in wanted:
-            found.setdefault(key, []).append(value)
-    return {name: ", ".join(found[name])[:limit] for name in names if name in found}
+    repeats joined with ', ' as mitmproxy does, values cut at ``limit``."""
+    return {
+        name: ", ".join(headers.get_all(name))[:limit]
+        for name in names
+        if name in headers
+    }
 
 
 def _token_places(
-    request: http.Request, form_token: str | None
+    headers: HeaderView, query: tuple[tuple[str, str], ...], form_token: str | None
 ) -> tuple[TokenPlace, ...]:
     """Each RFC 6750 §2 method that carried a token: header, form body, query."""
     places = []
-    for value in request.headers.get_all("authorization"):
+    for value in headers.get_all("authorization"):
         scheme, _, token = value.strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             places.append(
@@ -208,18 +203,17 @@ def _token_places(
                 f"form body parameter {TOKEN_PARAMETER}", fingerprint(form_token)
             )
         )
-    if "?" in request.path:
-        for token in request.query.get_all(TOKEN_PARAMETER):
-            if token:
-                places.append(
-                    TokenPlace(f"query parameter {TOKEN_PARAMETER}", fingerprint(token))
-                )
+    for name, token in query:
+        if name == TOKEN_PARAMETER and token:
+            places.append(
+                TokenPlace(f"query parameter {TOKEN_PARAMETER}", fingerprint(token))
+            )
     return tuple(places[:MAX_CREDENTIALS])
 
 
-def _form_token(request: http.Request) -> str | None:
+def _form_token(request: http.Request, headers: HeaderView) -> str | None:
     # RFC 6750 §2.2: only a single-part application/x-www-form-urlencoded body.
-    content_type = request.headers.get("content-type", "").lower()
+    content_type = (headers.get("content-type") or "").lower()
     if not content_type.startswith("application/x-www-form-urlencoded"):
         return None
     if len(request.raw_content or b"") > MAX_FORM_BODY:

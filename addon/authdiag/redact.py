@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
+from authdiag import memo
+
 PREFIX_LENGTH = 4
 """Characters of a token shown before the fingerprint."""
 MIN_LENGTH_FOR_PREFIX = 24
@@ -17,6 +19,7 @@ MIN_LENGTH_FOR_PREFIX = 24
 too large a share of it."""
 
 
+@memo.recent(1024, 8192)
 def fingerprint(secret: str) -> str:
     """A stable, non-reversible name for a secret: 'sha256:1a2b3c4d'."""
     digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()

@@ -15,7 +15,6 @@ reported as problems, never raised.
 from __future__ import annotations
 
 import binascii
-import functools
 import json
 import math
 import re
@@ -25,6 +24,8 @@ from typing import Any
 
 import jwt
 import jwt.utils
+
+from authdiag import memo
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
@@ -96,18 +97,13 @@ CACHED_TOKENS x 8 KiB of tokens whatever clients send (real JWTs are far
 smaller; servers refuse headers over 8 to 16 KiB)."""
 
 
+@memo.recent(CACHED_TOKENS, MAX_CACHED_TOKEN)
 def inspect_jwt(token: str) -> JwtInspection:
     """Decode header and claims unverified. Never raises.
 
     Decoding costs tens of microseconds per flow, so the inspection of recent
     tokens is reused; it is immutable, so sharing it is safe.
     """
-    if len(token) <= MAX_CACHED_TOKEN:
-        return _inspect_cached(token)
-    return _inspect(token)
-
-
-def _inspect(token: str) -> JwtInspection:
     segments = token.strip().split(".")
     if len(segments) == _JWE_SEGMENTS:
         # RFC 7516: the claims are encrypted; only the header is readable.
@@ -137,9 +133,6 @@ def _inspect(token: str) -> JwtInspection:
         problems=tuple(problems),
         **views,
     )
-
-
-_inspect_cached = functools.lru_cache(maxsize=CACHED_TOKENS)(_inspect)
 
 
 def _pyjwt_refusal(token: str) -> str | None:

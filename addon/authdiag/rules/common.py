@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from authdiag import describe
-from authdiag.evidence import Evidence
+from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Confidence
 from authdiag.platforms import SIGNATURES
 
@@ -41,6 +41,7 @@ def present(*lines: str | None) -> tuple[str, ...]:
     return tuple(line for line in lines if line)
 
 
+@once_per_flow
 def server_error(ev: Evidence) -> tuple[str | None, str | None]:
     """The error code and description the server gave, challenge first, then body."""
     for found in ev.challenges.challenges:
@@ -60,13 +61,14 @@ def server_says(ev: Evidence, pattern: re.Pattern[str]) -> str | None:
     return None
 
 
-def common_evidence(ev: Evidence) -> list[str]:
-    lines = describe.request_credentials(ev)
-    lines.append(describe.challenges_line(ev.challenges))
-    body = describe.body_line(ev.body)
-    if body:
-        lines.append(body)
-    return lines
+@once_per_flow
+def common_evidence(ev: Evidence) -> tuple[str, ...]:
+    """What the request carried, the challenge and the body, as evidence lines."""
+    return present(
+        *describe.request_credentials(ev),
+        describe.challenges_line(ev.challenges),
+        describe.body_line(ev.body),
+    )
 
 
 def scheme_sent(ev: Evidence) -> str | None:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from authdiag import describe
 from authdiag.catalogue import Conclusion, Rule, cause
-from authdiag.evidence import Evidence
+from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Confidence
 from authdiag.platforms import SIGNATURES, Signature
 from authdiag.rules.common import HIGH, present
@@ -74,7 +74,7 @@ def matches(signature: Signature, ev: Evidence) -> bool:
         and _any_match(signature.code, _codes(ev), whole=True)
         and _any_match(signature.message, _messages(ev), whole=False)
         and _fields_match(signature.fields, ev)
-        and _any_match(signature.path, [_path(ev)], whole=False)
+        and _any_match(signature.path, (_path(ev),), whole=False)
     )
 
 
@@ -103,21 +103,23 @@ def _carries(sent: str, ev: Evidence) -> bool:
     return True
 
 
-def _codes(ev: Evidence) -> list[str]:
+@once_per_flow
+def _codes(ev: Evidence) -> tuple[str, ...]:
     codes = [c.param("error") or "" for c in ev.challenges.challenges]
     if ev.body is not None and ev.body.code:
         codes.append(ev.body.code)
-    return [code for code in codes if code]
+    return tuple(code for code in codes if code)
 
 
-def _messages(ev: Evidence) -> list[str]:
+@once_per_flow
+def _messages(ev: Evidence) -> tuple[str, ...]:
     messages = [c.param("error_description") or "" for c in ev.challenges.challenges]
     if ev.body is not None and ev.body.message:
         messages.append(ev.body.message)
-    return [message for message in messages if message]
+    return tuple(message for message in messages if message)
 
 
-def _any_match(pattern: str | None, values: list[str], *, whole: bool) -> bool:
+def _any_match(pattern: str | None, values: tuple[str, ...], *, whole: bool) -> bool:
     if pattern is None:
         return True
     compiled = _pattern(pattern)
@@ -133,6 +135,7 @@ def _fields_match(wanted: tuple[tuple[str, str], ...], ev: Evidence) -> bool:
     )
 
 
+@once_per_flow
 def _path(ev: Evidence) -> str:
     parts = urlsplit(ev.url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
@@ -424,4 +427,5 @@ for _signature in SIGNATURES:
         triggers=f"{_signature.when} Source: {_signature.source}",
         shows=_shows(_signature),
         remedy=" ".join(_signature.fix[:1]),
+        statuses=_signature.statuses,
     )(rule_for(_signature))

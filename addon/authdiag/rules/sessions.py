@@ -174,11 +174,10 @@ def forbidden(ev: Evidence) -> Conclusion | None:
         "Whatever the request carried, the challenge if any, and the body if readable."
     ),
     remedy="Read the evidence shown; the server's logs usually hold the reason.",
-    yields_to=("*",),
+    fallback=True,
 )
 def unknown(ev: Evidence) -> Conclusion | None:
-    # The catalogue makes this the fallback: the engine keeps it only when no
-    # other cause fits.
+    # A fallback: the engine runs it only when no other cause fits.
     lines = describe.request_credentials(ev) or ["request: no credentials"]
     return Conclusion(
         confidence=LOW,
