@@ -687,6 +687,16 @@ def test_a_header_view_reads_what_mitmproxy_headers_read(
     assert observe.picked_headers(view, names) == by_name
 
 
+@settings(max_examples=300, derandomize=DETERMINISTIC)
+@given(st.text("ab=&?#%;+/2_ é", max_size=40))
+def test_the_query_is_read_as_mitmproxy_reads_it(tail: str) -> None:
+    """observe.query_of spares re-parsing the URL (faster, same result)."""
+    request = http.Request.make("GET", "https://api.example.com/")
+    request.path = "/v1/items" + tail
+
+    assert observe.query_of(request) == tuple(request.query.items(multi=True))
+
+
 def test_a_certificate_with_an_unknown_version_is_unreadable() -> None:
     # cryptography raises InvalidVersion, which is not a ValueError.
     v3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT Version INTEGER 2 (RFC 5280)

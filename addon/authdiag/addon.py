@@ -22,7 +22,7 @@ from authdiag import evidence, observe, tlswatch
 from authdiag.describe import request_credentials
 from authdiag.engine import Diagnosis, diagnose
 from authdiag.findings import ANNOTATION_VERSION, METADATA_KEY
-from authdiag.history import History, Recall
+from authdiag.history import Exchange, History
 from authdiag.redact import encodable, scrub
 from authdiag.rules.client_certs import CLIENT_CERT_CAUSES
 from authdiag.summary import Summary, host_of
@@ -169,28 +169,31 @@ class AuthDiag:
             and (story or tlswatch.looks_like_tls_refusal(flow.response))
         ):
             self.annotate_client_cert_refusal(flow)
+        try:
+            # The same record serves the diagnosis (what came before) and the
+            # history (what comes after).
+            exchange = observe.exchange_of(flow, refused=refused)
+        except Exception:
+            logger.exception("authdiag could not read %s", shown_url(flow))
+            exchange = None
         if refused:
             try:
-                diagnosis = self.annotate(flow)
+                diagnosis = self.annotate(flow, exchange)
                 self.count(flow, diagnosis)
             except Exception:
                 # Never let a bug here break the proxy; say so once, with the flow.
                 logger.exception("authdiag could not diagnose %s", shown_url(flow))
-        self.remember(flow, refused=refused)
+        if exchange is not None:
+            self.remember(flow, exchange, refused=refused)
 
-    def remember(self, flow: http.HTTPFlow, *, refused: bool) -> None:
+    def remember(
+        self, flow: http.HTTPFlow, exchange: Exchange, *, refused: bool
+    ) -> None:
         """Add the flow to the history, after it was diagnosed against it."""
         try:
-            exchange = observe.exchange_of(flow, refused=refused)
-            if exchange is not None:
-                self.history.record(exchange, refused=refused)
+            self.history.record(exchange, refused=refused)
         except Exception:
             logger.exception("authdiag could not remember %s", shown_url(flow))
-
-    def recall(self, flow: http.HTTPFlow) -> Recall | None:
-        """What the history holds about this flow's request."""
-        exchange = observe.exchange_of(flow, refused=True)
-        return self.history.recall(exchange) if exchange is not None else None
 
     def done(self) -> None:
         # mitmproxy calls this at shutdown, also after `mitmdump -nr FILE` has
@@ -220,9 +223,15 @@ class AuthDiag:
             if isinstance(chosen, http.HTTPFlow) and chosen.response is not None:
                 self.annotate(chosen)
 
-    def annotate(self, flow: http.HTTPFlow) -> Diagnosis:
-        """Diagnose one flow and write the result into its annotation fields."""
-        ev = evidence.from_flow(flow, leeway=self.leeway, history=self.recall(flow))
+    def annotate(
+        self, flow: http.HTTPFlow, exchange: Exchange | None = None
+    ) -> Diagnosis:
+        """Diagnose one flow and write the result into its annotation fields;
+        ``exchange`` is its history record, when the caller has made it."""
+        if exchange is None:
+            exchange = observe.exchange_of(flow, refused=True)
+        recalled = self.history.recall(exchange) if exchange is not None else None
+        ev = evidence.from_flow(flow, leeway=self.leeway, history=recalled)
         diagnosis = diagnose(ev)
         verdict = diagnosis.verdict
         if verdict is None:

@@ -530,7 +530,6 @@ PLACED_HEADER_NAMES = _HEADER_NAMES
 _LONGEST_NAME = max(map(len, _HEADER_NAMES | _QUERY_NAMES))
 
 
-@memo.recent(256, 8192)
 def find_placed_credentials(
     headers: Iterable[tuple[str, str]], query: Iterable[tuple[str, str]]
 ) -> tuple[PlacedCredential, ...]:

@@ -34,7 +34,9 @@ def timestamp(epoch: float) -> str:
         moment = datetime.fromtimestamp(epoch, UTC)
     except (OverflowError, OSError, ValueError):
         return f"{epoch!r} (out of range)"
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    # isoformat is several times faster than strftime, which showed in the
+    # per-flow cost (three timestamps in a typical finding).
+    return f"{moment.replace(microsecond=0, tzinfo=None).isoformat(' ')} UTC"
 
 
 def duration(seconds: float) -> str:

@@ -162,7 +162,7 @@ def from_flow(
         if proxy_authorization_value is not None
         else None
     )
-    query = _query(request)
+    query = observe.query_of(request)
     placed = credentials.find_placed_credentials(headers.fields, query)
     request_cookies = _request_cookies(headers)
     session_cookies = tuple(
@@ -213,11 +213,6 @@ def from_flow(
         error=flow.error.msg if flow.error else None,
         limits=limits,
     )
-
-
-def _query(request: http.Request) -> tuple[tuple[str, str], ...]:
-    # Most requests have no query: spare mitmproxy's parsing of an empty one.
-    return tuple(request.query.items(multi=True)) if "?" in request.path else ()
 
 
 def _request_cookies(headers: HeaderView) -> tuple[tuple[str, str], ...]:
@@ -282,7 +277,7 @@ def _secrets(
 
 def shown_url(request: http.Request) -> str:
     """The request's URL as authdiag shows it: credentials in the query as '…'."""
-    query = _query(request)
+    query = observe.query_of(request)
     placed = credentials.find_placed_credentials((), query)
     return _redacted_url(request, placed, query)
 

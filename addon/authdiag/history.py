@@ -30,6 +30,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from authdiag import memo
+
 MAX_PLACES = 512
 ACCEPTED_PER_PLACE = 16
 REFUSALS_PER_PLACE = 32
@@ -298,6 +300,7 @@ def resolve_location(base: str, location: str) -> str | None:
     return split[0] + split[1] if split else None
 
 
+@memo.recent(256, 2048)
 def split_url(url: str) -> tuple[str, str] | None:
     """An absolute HTTP(S) URL as (origin, path and query), fragment dropped;
     None for anything else."""

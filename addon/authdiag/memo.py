@@ -33,7 +33,7 @@ def recent(maxsize: int, max_input: int) -> Callable[[Callable[P, R]], Callable[
 
         @functools.wraps(parse)
         def parse_recent(*args: P.args, **kwargs: P.kwargs) -> R:
-            if kwargs or _size(args) > max_input:
+            if kwargs or _size(args, max_input) > max_input:
                 return parse(*args, **kwargs)
             return kept(*args)
 
@@ -42,12 +42,23 @@ def recent(maxsize: int, max_input: int) -> Callable[[Callable[P, R]], Callable[
     return decorate
 
 
-def _size(value: object) -> int:
-    if isinstance(value, str | bytes):
-        return len(value)
-    if isinstance(value, tuple):
-        return sum(_size(part) for part in value)
-    if value is None or isinstance(value, int | float):
+def _size(value: object, limit: int) -> int:
+    """Characters in ``value``, counted until they pass ``limit``."""
+    kind = type(value)
+    if kind is str or kind is bytes:
+        return len(value)  # type: ignore[arg-type]
+    if kind is tuple:
+        total = 0
+        for part in value:  # type: ignore[attr-defined]
+            part_kind = type(part)
+            if part_kind is str or part_kind is bytes:
+                total += len(part)
+            else:
+                total += _size(part, limit - total)
+            if total > limit:
+                break
+        return total
+    if value is None or kind is int or kind is float:
         return 0
     # Anything else (a list, a generator) cannot be a key: never kept.
     return sys.maxsize

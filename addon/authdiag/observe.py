@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mitmproxy import http
+from mitmproxy.net.http import url as mitm_url
 
-from authdiag import credentials
+from authdiag import credentials, memo
 from authdiag.headerview import HeaderView
 from authdiag.history import Credential, Exchange, resolve_location, split_url
 from authdiag.redact import fingerprint
@@ -65,6 +66,19 @@ def client_of(flow: http.HTTPFlow) -> str:
     return str(peername[0]) if peername else ""
 
 
+def query_of(request: http.Request) -> tuple[tuple[str, str], ...]:
+    """The query's (name, value) pairs, as mitmproxy's ``request.query`` has
+    them, without parsing the whole URL again on every call."""
+    without_fragment = request.path.partition("#")[0]
+    _, mark, query = without_fragment.partition("?")
+    return _parse_query(query) if mark else ()
+
+
+@memo.recent(256, 4096)
+def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
+    return tuple(mitm_url.decode(query))
+
+
 def exchange_of(flow: http.HTTPFlow, *, refused: bool) -> Exchange | None:
     """What the history keeps of a finished flow; None when it needs nothing."""
     response = flow.response
@@ -109,21 +123,41 @@ def credentials_of(request: http.Request) -> tuple[Credential, ...]:
     Fingerprinted the way ``describe`` shows them: a Bearer token by the token,
     an API key by its value, another scheme by everything after the scheme.
     """
+    # Decided on the raw fields: most successes carry no credential, and an
+    # app sends the same ones with every request, so they are read once.
+    carried = tuple(
+        (name, value)
+        for name, value in request.headers.fields
+        if name.lower().replace(b"_", b"-") in _CREDENTIAL_HEADERS
+    )
     in_query = _may_carry_query_credential(request.path)
-    if not in_query and not _has_credential_header(request):
-        return ()  # the common case, decided on the raw header names alone
+    if not carried and not in_query:
+        return ()
+    query = query_of(request) if in_query else ()
+    return _credentials(carried, query)
+
+
+@memo.recent(256, 8192)
+def _credentials(
+    carried: tuple[tuple[bytes, bytes], ...], query: tuple[tuple[str, str], ...]
+) -> tuple[Credential, ...]:
+    headers = tuple(
+        (
+            name.decode("utf-8", "surrogateescape"),
+            value.decode("utf-8", "surrogateescape"),
+        )
+        for name, value in carried
+    )
     found = [
         _authorization_credential(value)
-        for value in request.headers.get_all("authorization")
+        for name, value in headers
+        if name.lower() == "authorization"
     ]
-    query = request.query.items(multi=True) if in_query else ()
     found.extend(
         Credential(
             f"{placed.location.value} {placed.name!r}", fingerprint(placed.value)
         )
-        for placed in credentials.find_placed_credentials(
-            request.headers.items(multi=True), query
-        )
+        for placed in credentials.find_placed_credentials(headers, query)
     )
     return tuple(found[:MAX_CREDENTIALS])
 
@@ -142,11 +176,9 @@ def _may_carry_query_credential(path: str) -> bool:
     return any(hint in query for hint in ("key", "token", "auth", "%"))
 
 
-def _has_credential_header(request: http.Request) -> bool:
-    return any(
-        name.lower().replace(b"_", b"-") in _CREDENTIAL_HEADERS
-        for name, _ in request.headers.fields
-    )
+def _text(raw: bytes) -> str:
+    # As mitmproxy decodes header bytes: undecodable ones kept as surrogates.
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _authorization_credential(value: str) -> Credential:

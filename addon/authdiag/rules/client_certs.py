@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from authdiag import describe
 from authdiag.catalogue import Conclusion, cause
-from authdiag.evidence import Evidence
+from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Confidence, Fault
 from authdiag.rules.common import HIGH, LOW, MEDIUM, present, server_error
 from authdiag.tls import (
@@ -83,6 +83,7 @@ class Refusal:
     certificate, a TLS 1.3 server that hung up), not stated."""
 
 
+@once_per_flow
 def read_refusal(ev: Evidence) -> Refusal | None:
     """The first signal of a certificate refusal in the flow, most direct first."""
     if ev.tls is not None and ev.tls.app is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from authdiag import describe
 from authdiag.evidence import Evidence, once_per_flow
@@ -50,6 +51,13 @@ def server_error(ev: Evidence) -> tuple[str | None, str | None]:
     if ev.body is not None:
         return ev.body.code, ev.body.message
     return None, None
+
+
+@once_per_flow
+def request_path(ev: Evidence) -> str:
+    """The request's path and query (credentials in the query shown as '…')."""
+    parts = urlsplit(ev.url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def server_says(ev: Evidence, pattern: re.Pattern[str]) -> str | None:

@@ -37,6 +37,7 @@ from authdiag.rules.common import (
     REFUSALS,
     common_evidence,
     present,
+    request_path,
     server_error,
 )
 
@@ -277,18 +278,27 @@ def _absence(ev: Evidence) -> Absence | None:
     code, _ = server_error(ev)
     codes = [c for c in (code, ev.body.code if ev.body else None) if c]
     messages = [m for m in _server_messages(ev) if m]
-    path = urlsplit(ev.url).path + "?" + urlsplit(ev.url).query
-    for absence in ABSENCES:
+    path = request_path(ev)
+    for absence, code_pattern, message_pattern, path_pattern in _ABSENCE_PATTERNS:
         if ev.status not in absence.statuses:
             continue
-        if absence.code and not any(re.fullmatch(absence.code, c) for c in codes):
+        if code_pattern and not any(code_pattern.fullmatch(c) for c in codes):
             continue
-        if absence.message and not any(re.search(absence.message, m) for m in messages):
+        if message_pattern and not any(message_pattern.search(m) for m in messages):
             continue
-        if absence.path and not re.search(absence.path, path):
+        if path_pattern and not path_pattern.search(path):
             continue
         return absence
     return None
+
+
+def _compiled(pattern: str | None) -> re.Pattern[str] | None:
+    return re.compile(pattern) if pattern else None
+
+
+_ABSENCE_PATTERNS = tuple(
+    (a, _compiled(a.code), _compiled(a.message), _compiled(a.path)) for a in ABSENCES
+)
 
 
 def _server_messages(ev: Evidence) -> list[str | None]:

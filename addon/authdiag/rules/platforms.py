@@ -10,19 +10,19 @@ skew, the user named in the message). Generic causes give way to these (see
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from urllib.parse import urlsplit
 
 from authdiag import describe
 from authdiag.catalogue import Conclusion, Rule, cause
 from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Confidence
 from authdiag.platforms import SIGNATURES, Signature
-from authdiag.rules.common import HIGH, present
+from authdiag.rules.common import HIGH, present, request_path
 
 SIGV4_SKEW = 300.0
 """Seconds of clock difference SigV4 tolerates (AWS IAM user guide)."""
@@ -62,32 +62,56 @@ def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(text)
 
 
-def matches(signature: Signature, ev: Evidence) -> bool:
-    """Whether every condition of the signature holds for this flow."""
-    return (
-        ev.status in signature.statuses
-        and _carries(signature.sent, ev)
-        and _headers_match(signature.headers, ev)
-        and (
-            signature.challenge is None or signature.challenge in ev.challenges.schemes
-        )
-        and _any_match(signature.code, _codes(ev), whole=True)
-        and _any_match(signature.message, _messages(ev), whole=False)
-        and _fields_match(signature.fields, ev)
-        and _any_match(signature.path, (_path(ev),), whole=False)
-    )
+Check = Callable[[Evidence], bool]
 
 
-def _challenge_matches(scheme: str | None, ev: Evidence) -> bool:
-    return scheme is None or scheme in ev.challenges.schemes
+def matcher(signature: Signature) -> Check:
+    """Whether every condition of the signature holds for a flow."""
+    checks = _checks(signature)
+    statuses = signature.statuses
+
+    def matches(ev: Evidence) -> bool:
+        return ev.status in statuses and all(check(ev) for check in checks)
+
+    return matches
 
 
-def _headers_match(wanted: tuple[tuple[str, str], ...], ev: Evidence) -> bool:
-    return all(
-        name in ev.response_headers
-        and _pattern(pattern).search(ev.response_headers[name]) is not None
-        for name, pattern in wanted
-    )
+def _checks(signature: Signature) -> tuple[Check, ...]:
+    """The signature's conditions as checks, the ones that rule out most flows
+    first; conditions the signature leaves open cost nothing."""
+    checks: list[Check] = []
+    for name, pattern in signature.headers:
+        checks.append(_header_check(name, re.compile(pattern)))
+    if signature.code is not None:
+        checks.append(_any_check(re.compile(signature.code).fullmatch, _codes))
+    if signature.fields:
+        checks.append(functools.partial(_fields_match, signature.fields))
+    if signature.challenge is not None:
+        scheme = signature.challenge
+        checks.append(lambda ev: scheme in ev.challenges.schemes)
+    if signature.message is not None:
+        checks.append(_any_check(re.compile(signature.message).search, _messages))
+    if signature.path is not None:
+        search_path = re.compile(signature.path).search
+        checks.append(lambda ev: search_path(request_path(ev)) is not None)
+    if signature.sent != "any":
+        checks.append(functools.partial(_carries, signature.sent))
+    return tuple(checks)
+
+
+def _header_check(name: str, pattern: re.Pattern[str]) -> Check:
+    def check(ev: Evidence) -> bool:
+        value = ev.response_headers.get(name)
+        return value is not None and pattern.search(value) is not None
+
+    return check
+
+
+def _any_check(
+    find: Callable[[str], re.Match[str] | None],
+    values: Callable[[Evidence], tuple[str, ...]],
+) -> Check:
+    return lambda ev: any(find(value) for value in values(ev))
 
 
 def _carries(sent: str, ev: Evidence) -> bool:
@@ -119,26 +143,12 @@ def _messages(ev: Evidence) -> tuple[str, ...]:
     return tuple(message for message in messages if message)
 
 
-def _any_match(pattern: str | None, values: tuple[str, ...], *, whole: bool) -> bool:
-    if pattern is None:
-        return True
-    compiled = _pattern(pattern)
-    find = compiled.fullmatch if whole else compiled.search
-    return any(find(value) for value in values)
-
-
 def _fields_match(wanted: tuple[tuple[str, str], ...], ev: Evidence) -> bool:
     fields = dict(ev.body.fields) if ev.body is not None else {}
     return all(
         name in fields and _pattern(pattern).fullmatch(fields[name]) is not None
         for name, pattern in wanted
     )
-
-
-@once_per_flow
-def _path(ev: Evidence) -> str:
-    parts = urlsplit(ev.url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 # --- the finding --------------------------------------------------------------------
@@ -168,9 +178,10 @@ def _evidence_lines(signature: Signature, ev: Evidence) -> list[str]:
 def rule_for(signature: Signature) -> Rule:
     """The rule that finds one signature's cause."""
     explain = EXPLAINERS.get(signature.details)
+    matches = matcher(signature)
 
     def rule(ev: Evidence) -> Conclusion | None:
-        if not matches(signature, ev):
+        if not matches(ev):
             return None
         details = explain(ev) if explain is not None else Details()
         if details is None:

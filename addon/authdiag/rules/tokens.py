@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from authdiag import describe
 from authdiag.catalogue import Conclusion, cause
-from authdiag.evidence import Evidence
+from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Fault
 from authdiag.redact import describe_token
 from authdiag.rules.common import (
@@ -34,6 +34,7 @@ MENTIONS_ISSUER = re.compile(r"\biss(uer)?\b", re.I)
 NON_PRODUCTION = re.compile(r"stag|dev|test|sandbox|\bqa\b|uat|preprod|local", re.I)
 
 
+@once_per_flow
 def _token_line(ev: Evidence) -> str:
     token = ev.bearer_token or ""
     inspection = ev.token
