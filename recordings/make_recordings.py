@@ -21,6 +21,9 @@ then run this script for it, which also rewrites README.md and manifest.json.
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
+import hashlib
 import json
 import shutil
 import ssl
@@ -37,8 +40,15 @@ from urllib.parse import urlencode
 
 import requests
 import trustme
+from cryptography.x509.oid import NameOID
 from requests.auth import HTTPDigestAuth
-from tests.support.mtls import ClientPki, MutualTlsServer, bound_token
+from tests.support.mtls import (
+    CertificateAuthority,
+    ClientPki,
+    Issued,
+    MutualTlsServer,
+    bound_token,
+)
 from tests.support.nginx import Nginx
 from tests.support.proxy import Mitmdump, client_session, run_curl
 from tests.support.responders import (
@@ -80,6 +90,7 @@ NOT_JSON_JWT = "eyJhbGciOiJIUzI1NiJ9.not-json.sig"
 UNDECODABLE_BASIC = "%%%notbase64"
 CUSTOM_CREDENTIAL = "abc123def"
 STALE_SESSION = "s3ss10n-from-yesterday-0123456789"
+HTPASSWD_USER, HTPASSWD_PASSWORD = "alice", "s3cret-horse"
 
 
 class Services:
@@ -113,20 +124,57 @@ class Services:
     @cached_property
     def nginx(self) -> Nginx:
         """Debian's nginx in front of a plain-HTTP ApiApp: /pass/ forwards
-        Authorization, /strip/ clears it."""
+        Authorization, /strip/ clears it; /members-locked/ wants Basic
+        credentials checked against a user file its worker cannot read."""
         backend = self.stack.enter_context(ApiApp())
         # Not under the 0700 scratch folder: nginx's worker may run as nobody.
         workdir = Path(tempfile.mkdtemp(prefix="authdiag-nginx-"))
         self.stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         workdir.chmod(0o755)
+        www = workdir / "www"
+        www.mkdir()
+        (www / "index.html").write_text("members only\n")
+        locked = workdir / "locked-users"
+        locked.write_text(htpasswd_line(HTPASSWD_USER, HTPASSWD_PASSWORD))
+        locked.chmod(0o000)
         server = f"""
             location /strip/ {{
                 proxy_set_header Authorization "";
                 proxy_pass {backend.base_url}/;
             }}
             location /pass/ {{ proxy_pass {backend.base_url}/; }}
+            location /members-locked/ {{
+                auth_basic "members";
+                auth_basic_user_file {locked};
+                alias {www}/;
+            }}
         """
         return self.stack.enter_context(Nginx(workdir, server))
+
+    @cached_property
+    def resigned(self) -> Issued:
+        """A client certificate that names the server's client CA as its issuer
+        but was signed with another key, as after that CA was re-keyed."""
+        (common_name,) = self.pki.ca.name.get_attributes_for_oid(NameOID.COMMON_NAME)
+        old_key = CertificateAuthority(str(common_name.value))
+        now = datetime.datetime.now(datetime.UTC)
+        return old_key.issue(
+            "resigned-client",
+            self.pki.folder / "resigned.pem",
+            valid_from=now - datetime.timedelta(days=1),
+            valid_until=now + datetime.timedelta(days=7),
+        )
+
+    def client_certificate(self, name: str) -> Issued:
+        """The certificate of ClientPki with this name, or one made here."""
+        found = getattr(self.pki, name, None)
+        return found if isinstance(found, Issued) else getattr(self, name)
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """One line of an nginx user file, with the {SHA} scheme it reads."""
+    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+    return f"{user}:{{SHA}}{digest}\n"
 
 
 @dataclass
@@ -182,6 +230,9 @@ class Scenario:
     """Also driven in the tour (only scenarios on the refusing server are)."""
     reverse_to: Callable[[Services], str] | None = None
     """mitmdump is a reverse proxy in front of this server (given its URL)."""
+    statuses: str | None = None
+    """authdiag_statuses, live and when replayed or reported, for a refusal
+    outside the default 401,403,407."""
 
 
 def expect(status: int, got: int) -> None:
@@ -280,6 +331,29 @@ def through_mutual_tls(lab: Lab) -> None:
     expect(502, lab.curl(lab.mutual_tls_url))
 
 
+def app_without_proxy_ca(lab: Lab) -> None:
+    """curl trusts only the servers' CA, not mitmproxy's: it ends the handshake
+    with mitmdump with alert unknown_ca, and the CONNECT flow records it."""
+    args = ["--cacert", str(lab.more.ca_pem), lab.server.url("/bearer")]
+    result = run_curl(lab.proxy, args, lab.workdir)
+    if result.returncode != CURL_PEER_UNTRUSTED:
+        raise RuntimeError(f"curl trusted mitmproxy's certificate: {result.stderr}")
+    wait_for(lambda: any(f.error for f in lab.proxy.flows()), "the CONNECT flow")
+
+
+CURL_PEER_UNTRUSTED = 60
+"""curl's exit status when it cannot verify the server's certificate."""
+
+
+def wait_for(saved: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """mitmdump saves a flow when it ends, a moment after the client gave up."""
+    deadline = time.monotonic() + timeout
+    while not saved():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"mitmdump did not save {what} in {timeout} s")
+        time.sleep(0.05)
+
+
 def custom_scheme(lab: Lab) -> None:
     headers = {"Authorization": f"Custom {CUSTOM_CREDENTIAL}"}
     expect(401, lab.get("/mystery", headers=headers).status_code)
@@ -358,6 +432,24 @@ CROSSFLOW_DRIVES: tuple[tuple[Drive, tuple[str, ...]], ...] = (
 def crossflow(lab: Lab) -> None:
     for drive, _ in CROSSFLOW_DRIVES:
         drive(lab)
+
+
+def nginx_cannot_read_its_user_file(lab: Lab) -> None:
+    """A browser's way in: no credentials, nginx's challenge, then the password;
+    nginx opens its user file only then, fails, and answers 500."""
+    url = f"{lab.more.nginx.base_url}/members-locked/"
+    with lab.session() as session:
+        expect(401, session.get(url).status_code)
+        refused = session.get(url, auth=(HTPASSWD_USER, HTPASSWD_PASSWORD))
+    expect(500, refused.status_code)
+
+
+def token_sent_two_ways(lab: Lab) -> None:
+    """RFC 6750 §3.1 allows one way of sending the token per request."""
+    url = f"{lab.more.api.base_url}/orders?access_token={API_TOKEN}"
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    with lab.session() as session:
+        expect(400, session.get(url, headers=headers).status_code)
 
 
 def bound_to_another_certificate(lab: Lab) -> None:
@@ -667,30 +759,48 @@ SCENARIOS: tuple[Scenario, ...] = (
         bound_to_another_certificate,
         mutual_tls=(ssl.TLSVersion.TLSv1_3, "valid"),
     ),
+    Scenario(
+        "app-rejects-proxy-cert",
+        "curl",
+        "curl trusts the server's CA but not mitmproxy's, and ends the handshake "
+        "with mitmdump with alert unknown_ca (the CONNECT flow carries the verdict)",
+        ("app-rejects-proxy-cert",),
+        app_without_proxy_ca,
+        in_tour=False,
+    ),
+    Scenario(
+        "client-cert-rejected",
+        "curl",
+        "mitmdump presents a certificate that names the TLS 1.2 server's client CA "
+        "as issuer but was signed with another key; the server says only "
+        "decrypt_error",
+        ("client-cert-rejected",),
+        through_mutual_tls,
+        mutual_tls=(ssl.TLSVersion.TLSv1_2, "resigned"),
+    ),
+    Scenario(
+        "nginx-htpasswd-unreadable",
+        "python-requests",
+        "nginx challenges, then answers 500 to the password: its worker cannot read "
+        "the auth_basic_user_file",
+        ("credentials-missing", "nginx-htpasswd-unreadable"),
+        nginx_cannot_read_its_user_file,
+        in_tour=False,
+        statuses="401,403,407,500",
+    ),
+    Scenario(
+        "authorization-conflict",
+        "python-requests",
+        "the same token in the Authorization header and in ?access_token=, "
+        "answered 400 invalid_request",
+        ("authorization-conflict",),
+        token_sent_two_ways,
+        in_tour=False,
+        statuses="400,401,403,407",
+    ),
 )
 
-UNRECORDED: dict[str, str] = {
-    "client-cert-rejected": (
-        "no local server refuses a certificate with a generic alert "
-        "(bad_certificate, certificate_unknown, access_denied) yet: "
-        "tests/support/mtls.py's servers always name the specific reason"
-    ),
-    "app-rejects-proxy-cert": (
-        "recorded, but `mitmdump -nr` diagnoses the saved CONNECT flow twice "
-        "(it has a response and an error) while `authdiag report` counts it "
-        "once, so the replay and report tests cannot agree until the addon "
-        "counts such a flow once"
-    ),
-    "nginx-htpasswd-unreadable": (
-        "nginx answers 500, diagnosed only with authdiag_statuses widened; every "
-        "recording is replayed and reported with the default 401,403,407"
-    ),
-    "authorization-conflict": (
-        "the API answers 400 invalid_request, diagnosed only with "
-        "authdiag_statuses widened; every recording is replayed and reported "
-        "with the default 401,403,407"
-    ),
-}
+UNRECORDED: dict[str, str] = {}
 """Causes with no recording yet, and why; a test keeps this list and the
 catalogue in step, so a new cause needs a Scenario or an entry here."""
 
@@ -748,8 +858,10 @@ class Bench:
         if scenario.reverse_to is not None:
             extra = ["--mode", f"reverse:{scenario.reverse_to(self.more)}"]
         if scenario.mutual_tls is not None and scenario.mutual_tls[1] is not None:
-            presented = getattr(self.pki, scenario.mutual_tls[1]).path
+            presented = self.more.client_certificate(scenario.mutual_tls[1]).path
             extra = ["--set", f"client_certs={presented}"]
+        if scenario.statuses is not None:
+            extra += ["--set", f"authdiag_statuses={scenario.statuses}"]
         lab, proxy = self.lab(scenario.name, extra)
         if scenario.mutual_tls is not None:
             lab.mutual_tls_url = self.mutual_tls[scenario.mutual_tls[0]].url("/")
@@ -818,28 +930,30 @@ def make(names: Sequence[str], out: Path) -> list[Path]:
 
 
 def manifest() -> list[dict[str, Any]]:
-    """Every recording with the verdicts it must produce (read by the tests)."""
+    """Every recording with the verdicts it must produce (read by the tests), and
+    the authdiag_statuses it is diagnosed with when not the default."""
     entries: list[dict[str, Any]] = []
     for scenario in SCENARIOS:
         formats = ["flow", "har"] if scenario.browser else ["flow"]
         for kind in formats:
-            entries.append(
-                {
-                    "file": f"{scenario.name}.{kind}",
-                    "client": scenario.client,
-                    "story": scenario.story,
-                    "verdicts": list(scenario.verdicts),
-                    "command": f"{COMMAND} {scenario.name}",
-                }
-            )
+            entry = {
+                "file": f"{scenario.name}.{kind}",
+                "client": scenario.client,
+                "story": scenario.story,
+                "verdicts": list(scenario.verdicts),
+                "command": f"{COMMAND} {scenario.name}",
+            }
+            if scenario.statuses is not None:
+                entry["statuses"] = scenario.statuses
+            entries.append(entry)
     for kind in ("flow", "har"):
         entries.append(
             {
                 "file": f"{TOUR}.{kind}",
                 "client": "curl and python-requests",
-                "story": "every scenario above on the refusing server (not the "
-                "407, mutual-TLS, browser, platform and cross-flow ones), in one "
-                "mitmdump session",
+                "story": "every scenario above in which the refusing server "
+                "answers (not the 407, mutual-TLS, browser, platform and cross-flow "
+                "ones), in one mitmdump session",
                 "verdicts": list(tour_verdicts()),
                 "command": f"{COMMAND} {TOUR}",
             }
@@ -872,6 +986,15 @@ uv run mitmdump -nr recordings/tour.flow -s addon/diag.py
 uv run authdiag report recordings/*.flow recordings/*.har
 ```
 
+A recording diagnosed only with `authdiag_statuses` wider than the default
+401,403,407 names them in its row; give the replay and the report the same:
+
+```sh
+uv run mitmdump -nr recordings/authorization-conflict.flow -s addon/diag.py \\
+    --set authdiag_statuses=400,401,403,407
+uv run authdiag report --statuses 400,401,403,407 recordings/authorization-conflict.flow
+```
+
 Verdicts stay the same forever: tokens and cookies are judged at the time each
 request was sent, never at the time of the replay. `tour.har` comes from
 mitmdump's `hardump` option and `browser.har` from Chromium itself (Playwright's
@@ -879,8 +1002,8 @@ HAR recorder); a HAR has no TLS details, which the report says.
 
 Regenerate everything with `{COMMAND}` (about two minutes; Chromium from Debian
 and Playwright for Python are needed for the browser recordings, Debian's nginx
-for `crossflow.flow`), or one recording with the command in its row. This file
-and `manifest.json` are rewritten by the script.
+for `crossflow.flow` and `nginx-htpasswd-unreadable.flow`), or one recording with
+the command in its row. This file and `manifest.json` are rewritten by the script.
 
 | file | client | what happens | verdicts | made by |
 |---|---|---|---|---|
@@ -890,7 +1013,7 @@ and `manifest.json` are rewritten by the script.
 def readme() -> str:
     gaps = [f"- `{cause}`: {reason}" for cause, reason in sorted(UNRECORDED.items())]
     rows = [
-        f"| `{e['file']}` | {e['client']} | {e['story']} | "
+        f"| `{e['file']}` | {e['client']} | {e['story']}{statuses_note(e)} | "
         f"{', '.join(f'`{v}`' for v in e['verdicts'])} | `{e['command']}` |"
         for e in manifest()
     ]
@@ -898,8 +1021,18 @@ def readme() -> str:
         README_HEAD
         + "\n".join(rows)
         + "\n\n## Causes without a recording yet\n\n"
-        + "\n".join(gaps)
+        + ("\n".join(gaps) or "None: every cause in the catalogue has one.")
         + "\n"
+    )
+
+
+def statuses_note(entry: dict[str, Any]) -> str:
+    statuses = entry.get("statuses")
+    if statuses is None:
+        return ""
+    return (
+        f" (diagnosed with `--set authdiag_statuses={statuses}`; "
+        f"report: `--statuses {statuses}`)"
     )
 
 

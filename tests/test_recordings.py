@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from recordings import make_recordings
-from tests.support.offline import RECORDINGS, manifest, report, run
+from tests.support.offline import RECORDINGS, manifest, report_as_recorded, run
 
 from authdiag.catalogue import CAUSES
 from authdiag.engine import diagnose  # noqa: F401  (registers the causes)
@@ -25,11 +25,15 @@ REMADE_IN_TESTS = (
     "preflight-unauthenticated",
     "platforms",
     "crossflow",
+    "app-rejects-proxy-cert",
+    "client-cert-rejected",
+    "nginx-htpasswd-unreadable",
+    "authorization-conflict",
     make_recordings.TOUR,
 )
 """The tour drives every scenario on the refusing server; these add the 407,
-mutual-TLS, browser, platform and cross-flow ones, so together they exercise
-every drive function and every kind of proxy set-up."""
+mutual-TLS, browser, platform, cross-flow and widened-statuses ones, so together
+they exercise every drive function and every kind of proxy set-up."""
 
 
 def test_the_index_is_what_the_script_writes() -> None:
@@ -96,13 +100,15 @@ def test_the_script_makes_recordings_with_the_expected_verdicts(
         for kind in ("flow", "har")
         if kind == "flow" or name in ("browser", make_recordings.TOUR)
     }
-    listed = report("--format", "json", "--cause", "challenge-handshake", *files)
-    everything = report("--format", "json", *files).json()["refusals"]
-    routine = listed.json()["refusals"]
+    listed = report_as_recorded(files, "--format", "json")
+    listed += report_as_recorded(
+        files, "--format", "json", "--cause", "challenge-handshake"
+    )
+    refusals = [r for result in listed for r in result.json()["refusals"]]
     for path in files:
         causes = [
             r["annotation"]["findings"][0]["cause"]
-            for r in sorted(everything + routine, key=lambda r: r["index"])
+            for r in sorted(refusals, key=lambda r: r["index"])
             if Path(r["capture"]).name == path.name
         ]
         assert causes == list(expected[path.name].verdicts), path.name

@@ -41,9 +41,10 @@ def is_routine(cause: str) -> bool:
 
 @pytest.fixture(scope="module")
 def replays() -> dict[str, list[str]]:
-    """The log of `mitmdump -nr` over each recording, two at a time."""
+    """The log of `mitmdump -nr` over each recording, two at a time, with the
+    authdiag_statuses it was recorded with."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        logs = pool.map(lambda r: replay(r.path), RECORDINGS)
+        logs = pool.map(lambda r: replay(r.path, *r.replay_options), RECORDINGS)
         return {r.file: log for r, log in zip(RECORDINGS, logs, strict=True)}
 
 
@@ -76,6 +77,13 @@ def test_replaying_a_recording_ends_with_a_summary_per_host_and_cause(
         tallied[found.group(2)] += int(found.group(3))
     assert tallied == refusals
     assert log[-len(summary) :] == summary, "the summary comes last"
+
+
+def test_recordings_outside_the_default_statuses_need_the_ones_they_name() -> None:
+    widened = [r for r in RECORDINGS if r.statuses is not None]
+    assert widened, "no recording names its authdiag_statuses"
+    for recording in widened:
+        assert diagnosed_causes(replay(recording.path)) != list(recording.verdicts)
 
 
 def test_replaying_with_w_keeps_the_annotated_flows(tmp_path: Path) -> None:

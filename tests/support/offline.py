@@ -32,15 +32,32 @@ class Recording:
     file: str
     verdicts: tuple[str, ...]
     command: str
+    statuses: str | None = None
+    """authdiag_statuses it is diagnosed with, when not the default."""
 
     @property
     def path(self) -> Path:
         return RECORDINGS / self.file
 
+    @property
+    def replay_options(self) -> tuple[str, ...]:
+        """What `mitmdump -nr` needs to reach the recording's verdicts."""
+        if self.statuses is None:
+            return ()
+        return ("--set", f"authdiag_statuses={self.statuses}")
+
+    @property
+    def report_options(self) -> tuple[str, ...]:
+        """What `authdiag report` needs to reach the recording's verdicts."""
+        return () if self.statuses is None else ("--statuses", self.statuses)
+
 
 def manifest() -> list[Recording]:
     entries = json.loads((RECORDINGS / "manifest.json").read_text())
-    return [Recording(e["file"], tuple(e["verdicts"]), e["command"]) for e in entries]
+    return [
+        Recording(e["file"], tuple(e["verdicts"]), e["command"], e.get("statuses"))
+        for e in entries
+    ]
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,16 @@ def run(command: Sequence[str | Path], *, timeout: float = 120, **extra: Any) ->
 def report(*args: str | Path, timeout: float = 120) -> Run:
     """`authdiag report ARGS` through the venv's console script."""
     return run([AUTHDIAG, "report", *args], timeout=timeout)
+
+
+def report_as_recorded(paths: Iterable[Path], *args: str | Path) -> list[Run]:
+    """`authdiag report ARGS` over recordings (found in the manifest by file name),
+    once for each authdiag_statuses they need."""
+    recorded = {recording.file: recording for recording in manifest()}
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for path in paths:
+        groups.setdefault(recorded[path.name].report_options, []).append(path)
+    return [report(*args, *options, *files) for options, files in groups.items()]
 
 
 def replay(path: Path, *extra: str | Path) -> list[str]:
