@@ -64,6 +64,7 @@ def typical_flow(status: int, jti: str = "a1") -> http.HTTPFlow:
         "GET",
         "https://api.example.com/v1/orders?limit=20",
         headers={
+            "Host": "api.example.com",
             "User-Agent": "okhttp/4.12.0",
             "Accept": "application/json",
             "Accept-Encoding": "gzip",

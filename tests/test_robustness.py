@@ -697,6 +697,41 @@ def test_the_query_is_read_as_mitmproxy_reads_it(tail: str) -> None:
     assert observe.query_of(request) == tuple(request.query.items(multi=True))
 
 
+@settings(max_examples=300, derandomize=DETERMINISTIC)
+@given(
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(
+        [
+            "api.example.com",
+            "API.Example.com:8443",
+            "127.0.0.1:80",
+            "[::1]:8080",
+            "example.com:443",
+            "bücher.example",
+            "host:notaport",
+            "",
+        ]
+    ),
+    st.text("/ab?=&#%\t\n.", max_size=30).map(lambda tail: "/" + tail),
+)
+def test_a_place_is_what_split_url_makes_of_the_pretty_url(
+    scheme: str, host: str, path: str
+) -> None:
+    """observe.place_of spares building and re-parsing every URL (same result)."""
+    request = http.Request.make("GET", f"{scheme}://backend.internal/")
+    if host:
+        request.headers["Host"] = host
+    request.path = path
+
+    place = observe.place_of(request)
+    if host.startswith("[::1]"):
+        # mitmproxy's pretty_url drops the brackets, so it cannot be parsed back.
+        assert place is not None
+        assert place[0] == f"{scheme}://[::1]:8080"
+    else:
+        assert place == history.split_url(request.pretty_url)
+
+
 def test_a_certificate_with_an_unknown_version_is_unreadable() -> None:
     # cryptography raises InvalidVersion, which is not a ValueError.
     v3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT Version INTEGER 2 (RFC 5280)

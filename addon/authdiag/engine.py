@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from authdiag import rules  # noqa: F401  (registers the rules in the catalogue)
 from authdiag.catalogue import CAUSES, Cause
 from authdiag.evidence import Evidence
-from authdiag.findings import Finding
+from authdiag.findings import Confidence, Finding
 from authdiag.redact import encodable, scrub
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,13 @@ def _run(
     causes: list[Cause], ev: Evidence, failed: list[str]
 ) -> list[tuple[Cause, Finding]]:
     found = []
+    # Causes found with the highest confidence: a finding that yields to one of
+    # them would be dropped, so its rule need not run (catalogue order puts the
+    # specific causes, which the generic ones yield to, first).
+    sure: set[str] = set()
     for known in causes:
+        if sure and not sure.isdisjoint(known.yields_to):
+            continue
         try:
             conclusion = known.rule(ev)
         except Exception:
@@ -91,6 +97,8 @@ def _run(
                 fault=conclusion.fault,
             )
             found.append((known, finding))
+            if finding.confidence == Confidence.HIGH:
+                sure.add(known.id)
     return found
 
 

@@ -285,7 +285,9 @@ def _refusal(exchange: Exchange) -> PastRefusal:
 
 
 def origin_of(scheme: str, host: str, port: int) -> str:
-    """'scheme://host:port' with the port always explicit (RFC 6454 §4)."""
+    """'scheme://host:port' with the port always explicit (RFC 6454 §4), an
+    IPv6 address in brackets."""
+    host = f"[{host}]" if ":" in host else host
     return f"{scheme.lower()}://{host.lower()}:{port}"
 
 

@@ -90,11 +90,11 @@ def exchange_of(flow: http.HTTPFlow, *, refused: bool) -> Exchange | None:
     success = 200 <= status < 300 or status == 304
     if not (refused or location or success):
         return None
-    carried = credentials_of(request)
+    raw = _RawRequest(request)
+    carried = raw.credentials()
     if not (refused or location or carried):
         return None
-    url = request.pretty_url
-    split = split_url(url)
+    split = raw.place()
     if split is None:
         return None
     origin, path_and_query = split
@@ -107,14 +107,9 @@ def exchange_of(flow: http.HTTPFlow, *, refused: bool) -> Exchange | None:
         at=request.timestamp_start,
         status=status,
         credentials=carried,
-        location=resolve_location(url, location) if location else None,
+        location=resolve_location(request.pretty_url, location) if location else None,
         challenge=_first_challenge_scheme(response) if refused else "",
     )
-
-
-_CREDENTIAL_HEADERS = frozenset(
-    name.encode() for name in ("authorization", *credentials.PLACED_HEADER_NAMES)
-)
 
 
 def credentials_of(request: http.Request) -> tuple[Credential, ...]:
@@ -123,18 +118,84 @@ def credentials_of(request: http.Request) -> tuple[Credential, ...]:
     Fingerprinted the way ``describe`` shows them: a Bearer token by the token,
     an API key by its value, another scheme by everything after the scheme.
     """
-    # Decided on the raw fields: most successes carry no credential, and an
-    # app sends the same ones with every request, so they are read once.
-    carried = tuple(
-        (name, value)
-        for name, value in request.headers.fields
-        if name.lower().replace(b"_", b"-") in _CREDENTIAL_HEADERS
-    )
-    in_query = _may_carry_query_credential(request.path)
-    if not carried and not in_query:
-        return ()
-    query = query_of(request) if in_query else ()
-    return _credentials(carried, query)
+    return _RawRequest(request).credentials()
+
+
+def place_of(request: http.Request) -> tuple[str, str] | None:
+    """The request's origin and its path and query, as ``split_url`` makes them
+    of mitmproxy's pretty_url (None when it is not an HTTP(S) URL)."""
+    return _RawRequest(request).place()
+
+
+_CREDENTIAL_HEADERS = frozenset(
+    name.encode() for name in ("authorization", *credentials.PLACED_HEADER_NAMES)
+)
+_HTTP2_AND_3 = (b"HTTP/2.0", b"HTTP/3")
+
+
+class _RawRequest:
+    """What the history needs of every request, read from the raw fields in
+    one pass: the history sees every flow, most of them successes that carry
+    the same credentials to the same host as the one before, so nothing is
+    decoded or parsed that was decoded or parsed for an earlier request."""
+
+    __slots__ = ("carried", "host", "request")
+
+    def __init__(self, request: http.Request) -> None:
+        self.request = request
+        self.host: bytes | None = None
+        carried = []
+        for name, value in request.data.headers.fields:
+            key = name.lower()
+            if key == b"host":
+                # Repeated, folded with ', ' as mitmproxy's Headers reads them.
+                self.host = value if self.host is None else self.host + b", " + value
+            elif key.replace(b"_", b"-") in _CREDENTIAL_HEADERS:
+                carried.append((name, value))
+        self.carried = tuple(carried)
+
+    def credentials(self) -> tuple[Credential, ...]:
+        in_query = _may_carry_query_credential(self.request.path)
+        if not self.carried and not in_query:
+            return ()  # the common case, decided on the raw header names alone
+        query = query_of(self.request) if in_query else ()
+        return _credentials(self.carried, query)
+
+    def place(self) -> tuple[str, str] | None:
+        # Most requests name their host in a Host header or :authority and
+        # their path in origin form: the origin is then worked out once per
+        # host, not by building and re-parsing the URL of every request (which
+        # made mitmproxy decode the host with IDNA each time).
+        data = self.request.data
+        authority = self.host
+        if data.http_version in _HTTP2_AND_3:
+            authority = data.authority or authority  # as Request.host_header
+        if not authority or not data.path.startswith(b"/") or data.method == b"CONNECT":
+            return split_url(self.request.pretty_url)
+        origin = _origin(data.scheme, authority)
+        if origin is None:
+            return None
+        return origin, _path_and_query(data.path.decode("utf-8", "surrogateescape"))
+
+
+@memo.recent(256, 1024)
+def _origin(scheme: bytes, authority: bytes) -> str | None:
+    url = f"{scheme.decode('ascii', 'replace')}://{_text(authority)}/"
+    split = split_url(url)
+    return split[0] if split is not None else None
+
+
+_URL_NOISE = str.maketrans("", "", "\t\r\n")
+"""What urlsplit drops from anywhere in a URL (WHATWG URL parsing)."""
+
+
+def _path_and_query(path: str) -> str:
+    # As split_url has them: no fragment, no empty query, '/' for no path.
+    if "\t" in path or "\r" in path or "\n" in path:
+        path = path.translate(_URL_NOISE)
+    path = path.partition("#")[0]
+    path, _, query = path.partition("?")
+    return (path or "/") + (f"?{query}" if query else "")
 
 
 @memo.recent(256, 8192)
