@@ -155,9 +155,11 @@ class _RawRequest:
         self.carried = tuple(carried)
 
     def credentials(self) -> tuple[Credential, ...]:
+        if not self.carried and b"?" not in self.request.data.path:
+            return ()  # the common case, decided on the raw fields alone
         in_query = _may_carry_query_credential(self.request.path)
         if not self.carried and not in_query:
-            return ()  # the common case, decided on the raw header names alone
+            return ()
         query = query_of(self.request) if in_query else ()
         return _credentials(self.carried, query)
 
