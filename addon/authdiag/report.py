@@ -22,7 +22,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from mitmproxy import eventsequence, http
+from mitmproxy import eventsequence, hooks, http
 
 from authdiag.addon import AuthDiag
 from authdiag.captures import (
@@ -198,12 +198,18 @@ class Replayer:
             self.addon.statuses = statuses
         self.addon.leeway = leeway
         self.addon.marker = ""
+        # Looked up once: the replay runs for every flow of a capture.
+        self.handlers = {
+            name: getattr(self.addon, name)
+            for name in hooks.all_hooks
+            if callable(getattr(self.addon, name, None))
+        }
 
     def replay(self, recorded: http.HTTPFlow) -> dict[str, Any] | None:
         """The annotation the addon writes for this flow now (None: no refusal)."""
         before = recorded.metadata.get(METADATA_KEY)
         for hook in eventsequence.iterate(recorded):
-            handler = getattr(self.addon, hook.name, None)
+            handler = self.handlers.get(hook.name)
             if handler is not None:
                 handler(*hook.args())
         after = recorded.metadata.get(METADATA_KEY)
