@@ -209,6 +209,9 @@ def main() -> None:
             sizes.append(traffic.state_bytes())
             elapsed = time.monotonic() - start
             print(f"{n:>10,} {sizes[-1]:>16,} B {rss_mb():>12.0f} MB {elapsed:>8.0f}s")
+    gc.collect()
+    print(f"of which the parse caches (memo.recent): {deep_size(memo.KEPT):,} B")
+    print(f"the parse caches filled with their largest inputs: {worst_caches():,} B")
     growth = sizes[-1] / sizes[-2] if len(sizes) > 1 else float("nan")
     verdict = "under" if sizes[-1] <= BOUND_BYTES else "OVER"
     print(
@@ -216,6 +219,40 @@ def main() -> None:
         f"the bound of {BOUND_BYTES / 2**20:.0f} MiB; last 10x more flows grew it "
         f"{growth:.2f}x"
     )
+
+
+def worst_caches() -> int:
+    """The parse caches' size when every entry holds the largest input kept:
+    what a client sending huge, ever-changing credentials could make them hold."""
+    from authdiag import (
+        bodies,
+        challenges,
+        credentials,
+        evidence,
+        history,
+        observe,
+        redact,
+        tokens,
+    )
+
+    def text(n: int, length: int) -> str:
+        return f"{n:08d}".ljust(length, "x")
+
+    for n in range(1100):  # more than any cache keeps
+        redact.fingerprint(text(n, 2048))
+        credentials.parse_authorization("Bearer " + text(n, 8185))
+        tokens.inspect_jwt(f"eyJ{text(n, 4000)}.eyJ{text(n, 4000)}.{text(n, 180)}")
+        challenges.parse_challenges((f'Bearer realm="{text(n, 8176)}"',))
+        body = b'{"message": "' + text(n, 16368).encode() + b'"}'
+        bodies.parse_error_body(body, "application/json")
+        raw = ((b"Authorization", b"Bearer " + text(n, 8172).encode()),)
+        observe._credentials(raw, ())
+        observe._parse_query(f"q={text(n, 4094)}")
+        history.split_url(f"https://example.com/{text(n, 2020)}")
+        observe._origin(b"https", f"h{text(n, 1000)}.example".encode())
+        evidence._server_date(f"Thu, 28 May 2026 20:26:40 GMT {text(n, 160)}")
+    gc.collect()
+    return deep_size(memo.KEPT)
 
 
 def rss_mb() -> float:

@@ -123,8 +123,32 @@ class Addons:
         return calls
 
 
+class DoNothing:
+    """The cheapest addon there is: the same hooks, each returning at once.
+    Timed like authdiag's, it shows what a hook call itself costs here."""
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        pass
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        pass
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        pass
+
+
+def do_nothing_hooks(flow: http.HTTPFlow) -> list[Callable[..., Any]]:
+    nothing = DoNothing()
+    return [
+        functools.partial(hook, flow)
+        for hook in (nothing.requestheaders, nothing.request, nothing.response)
+    ]
+
+
 def time_flows(
-    addons: Addons, make: Callable[[int], http.HTTPFlow], count: int
+    hooks_of: Callable[[http.HTTPFlow], list[Callable[..., Any]]],
+    make: Callable[[int], http.HTTPFlow],
+    count: int,
 ) -> list[float]:
     """Seconds of hook time for each of ``count`` flows made by ``make(n)``.
 
@@ -134,7 +158,7 @@ def time_flows(
     """
     times = []
     for n in range(count):
-        calls = addons.hooks(make(n))
+        calls = hooks_of(make(n))
         start = time.thread_time()
         for call in calls:
             call()
@@ -168,12 +192,14 @@ def main() -> None:
         "200 without credentials": lambda _: anonymous.copy(),
     }
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    floor: list[float] = []
     for make in kinds.values():  # warm-up
-        time_flows(addons, make, 200)
+        time_flows(addons.hooks, make, 200)
     for round_number in range(args.rounds):
         order = list(kinds) if round_number % 2 == 0 else list(reversed(kinds))
         for kind in order:
-            times[kind] += time_flows(addons, kinds[kind], args.flows)
+            times[kind] += time_flows(addons.hooks, kinds[kind], args.flows)
+        floor += time_flows(do_nothing_hooks, kinds["200 without credentials"], 500)
     print(
         f"{args.rounds} rounds x {args.flows} flows per kind, order alternating; "
         f"load average {os.getloadavg()[0]:.2f}"
@@ -188,6 +214,10 @@ def main() -> None:
             f"{kind:15s} median {median:8.1f} µs  p90 {p90:8.1f} µs  "
             f"target {target:.0f} µs: {median / target:.2f}x, {verdict}"
         )
+    print(
+        f"{'hooks that do nothing':15s} median {statistics.median(floor) * 1e6:8.1f} µs"
+        "  (the same three hook calls to an empty addon: the harness's floor)"
+    )
     refused_time = statistics.median(times["401, same JWT as before"])
     accepted_time = statistics.median(times["200 with the JWT"])
     print(f"401 / 200 median ratio in this run: {refused_time / accepted_time:.0f}x")

@@ -137,7 +137,7 @@ def _ordered[S: StrEnum](found: set[S], order: type[S]) -> tuple[S, ...]:
 # --- Authorization -----------------------------------------------------------
 
 
-@memo.recent(256, 8192)
+@memo.recent(128, 8192)
 def parse_authorization(value: str) -> AuthorizationCredential:
     """Take one Authorization field value apart. Never raises.
 

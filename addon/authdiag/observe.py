@@ -74,7 +74,7 @@ def query_of(request: http.Request) -> tuple[tuple[str, str], ...]:
     return _parse_query(query) if mark else ()
 
 
-@memo.recent(256, 4096)
+@memo.recent(128, 4096)
 def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
     return tuple(mitm_url.decode(query))
 
@@ -200,7 +200,7 @@ def _path_and_query(path: str) -> str:
     return (path or "/") + (f"?{query}" if query else "")
 
 
-@memo.recent(256, 8192)
+@memo.recent(128, 8192)
 def _credentials(
     carried: tuple[tuple[bytes, bytes], ...], query: tuple[tuple[str, str], ...]
 ) -> tuple[Credential, ...]:

@@ -19,7 +19,7 @@ MIN_LENGTH_FOR_PREFIX = 24
 too large a share of it."""
 
 
-@memo.recent(1024, 8192)
+@memo.recent(1024, 2048)
 def fingerprint(secret: str) -> str:
     """A stable, non-reversible name for a secret: 'sha256:1a2b3c4d'."""
     digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
