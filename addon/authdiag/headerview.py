@@ -21,13 +21,7 @@ class HeaderView:
 
     def __init__(self, headers: http.Headers | None) -> None:
         self.fields: tuple[tuple[str, str], ...] = (
-            tuple(
-                (
-                    name.decode("utf-8", "surrogateescape"),
-                    value.decode("utf-8", "surrogateescape"),
-                )
-                for name, value in headers.fields
-            )
+            tuple((decoded(name), decoded(value)) for name, value in headers.fields)
             if headers is not None
             else ()
         )
@@ -53,7 +47,9 @@ class HeaderView:
         return iter(self._by_name)
 
 
-def _text(raw: bytes) -> str:
+def decoded(raw: bytes) -> str:
+    """Header (or path) bytes as mitmproxy decodes them: UTF-8, with bytes that
+    are not UTF-8 kept as lone surrogates."""
     return raw.decode("utf-8", "surrogateescape")
 
 

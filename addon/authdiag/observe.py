@@ -15,7 +15,7 @@ from mitmproxy import http
 from mitmproxy.net.http import url as mitm_url
 
 from authdiag import credentials, memo
-from authdiag.headerview import HeaderView
+from authdiag.headerview import HeaderView, decoded
 from authdiag.history import Credential, Exchange, resolve_location, split_url
 from authdiag.redact import fingerprint
 
@@ -177,12 +177,12 @@ class _RawRequest:
         origin = _origin(data.scheme, authority)
         if origin is None:
             return None
-        return origin, _path_and_query(data.path.decode("utf-8", "surrogateescape"))
+        return origin, _path_and_query(decoded(data.path))
 
 
 @memo.recent(256, 1024)
 def _origin(scheme: bytes, authority: bytes) -> str | None:
-    url = f"{scheme.decode('ascii', 'replace')}://{_text(authority)}/"
+    url = f"{scheme.decode('ascii', 'replace')}://{decoded(authority)}/"
     split = split_url(url)
     return split[0] if split is not None else None
 
@@ -204,13 +204,7 @@ def _path_and_query(path: str) -> str:
 def _credentials(
     carried: tuple[tuple[bytes, bytes], ...], query: tuple[tuple[str, str], ...]
 ) -> tuple[Credential, ...]:
-    headers = tuple(
-        (
-            name.decode("utf-8", "surrogateescape"),
-            value.decode("utf-8", "surrogateescape"),
-        )
-        for name, value in carried
-    )
+    headers = tuple((decoded(name), decoded(value)) for name, value in carried)
     found = [
         _authorization_credential(value)
         for name, value in headers
@@ -237,11 +231,6 @@ def _may_carry_query_credential(path: str) -> bool:
         return False
     query = query.lower()
     return any(hint in query for hint in ("key", "token", "auth", "%"))
-
-
-def _text(raw: bytes) -> str:
-    # As mitmproxy decodes header bytes: undecodable ones kept as surrogates.
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def _authorization_credential(value: str) -> Credential:
