@@ -98,16 +98,19 @@ def exchange_of(flow: http.HTTPFlow, *, refused: bool) -> Exchange | None:
     if split is None:
         return None
     origin, path_and_query = split
+    target = origin + path_and_query
     return Exchange(
         client=client_of(flow),
         origin=origin,
         method=request.method,
         path=path_and_query.split("?", 1)[0],
-        target=origin + path_and_query,
+        target=target,
         at=request.timestamp_start,
         status=status,
         credentials=carried,
-        location=resolve_location(request.pretty_url, location) if location else None,
+        # The target is the request's URL as split_url normalises it: a
+        # Location resolves against it as against the URL the client used.
+        location=resolve_location(target, location) if location else None,
         challenge=_first_challenge_scheme(response) if refused else "",
     )
 
