@@ -19,7 +19,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+from mitmproxy import eventsequence, http
+from mitmproxy.flow import Error
 from mitmproxy.io import FlowWriter
+from mitmproxy.test import tflow
 from tests.support.offline import (
     AUTHDIAG,
     REPO,
@@ -35,8 +38,10 @@ from tests.support.offline import (
 )
 from tests.support.proxy import clean_environment
 
+from authdiag.addon import AuthDiag
 from authdiag.catalogue import find_cause
 from authdiag.engine import diagnose  # noqa: F401  (registers the causes)
+from authdiag.report import Replayer
 
 RECORDINGS = manifest()
 ALL_FILES = [recording.path for recording in RECORDINGS]
@@ -440,3 +445,61 @@ def test_a_reader_that_goes_away_stops_the_report_quietly() -> None:
         status = process.wait(timeout=60)
     assert status == 141
     assert errors == b""
+
+
+# --- the replay follows mitmproxy's event order -------------------------------------
+
+
+class CallOrder(AuthDiag):
+    """AuthDiag that notes which of its hooks ran, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.called: list[str] = []
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        self.called.append("request")
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.called.append("response")
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self.called.append("error")
+
+
+def every_kind_of_http_flow() -> list[http.HTTPFlow]:
+    answered = tflow.tflow(resp=True)
+    failed = tflow.tflow(err=True)
+    answered_then_failed = tflow.tflow(resp=True, err=True)
+    websocket = tflow.twebsocketflow()
+    websocket.error = Error("connection closed")
+    unanswered = tflow.tflow()
+    return [answered, failed, answered_then_failed, websocket, unanswered]
+
+
+def test_authdiag_has_no_http_hook_the_replay_would_miss() -> None:
+    fired = {
+        hook.name
+        for recorded in every_kind_of_http_flow()
+        for hook in eventsequence.iterate(recorded)
+    }
+
+    handled = {name for name in fired if callable(getattr(AuthDiag, name, None))}
+
+    assert handled == {"request", "response", "error"}
+
+
+@pytest.mark.parametrize("index", range(len(every_kind_of_http_flow())))
+def test_the_replay_calls_the_hooks_in_mitmproxys_order(index: int) -> None:
+    recorded = every_kind_of_http_flow()[index]
+    expected = [
+        hook.name
+        for hook in eventsequence.iterate(recorded.copy())
+        if hook.name in {"request", "response", "error"}
+    ]
+    replayer = Replayer(statuses=None, leeway=0.0)
+    replayer.addon = spy = CallOrder()
+
+    replayer.replay(recorded)
+
+    assert spy.called == expected
