@@ -13,15 +13,21 @@ carry a bearer token, 4 % redirects, 6 % refusals: 401s with an expired JWT,
 
 Targets: the report takes <= 1.15x the reader alone; its peak memory is the same
 for a tenth of the flows (it streams, keeping nothing per flow).
+
+With --in-process it compares instead, inside one process, passes over the file
+that only read it with passes that also replay every flow through the report's
+Replayer (CPU seconds; no start-up on either side).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from mitmproxy import connection, http
@@ -106,10 +112,43 @@ def timed(command: list[str]) -> tuple[float, int]:
     return float(elapsed), int(rss)
 
 
+def in_process(path: Path, rounds: int) -> None:
+    """Reading alone against reading with the report's replay, in one process,
+    passes alternating: CPU seconds (time.process_time), without the start-up of
+    either and with less room for the machine's speed to drift within a pair."""
+    # Imported here: the reader's side (--read-only) must not load authdiag.
+    from authdiag.report import Replayer
+
+    logging.getLogger("authdiag").setLevel(logging.ERROR)  # as the report does
+    seconds: dict[str, list[float]] = {"reader": [], "report": []}
+    for round_number in range(rounds):
+        order = ["report", "reader"] if round_number % 2 == 0 else ["reader", "report"]
+        for name in order:
+            replayer = Replayer(statuses=None, leeway=0.0) if name == "report" else None
+            start = time.process_time()
+            with path.open("rb") as file:
+                for recorded in FlowReader(file).stream():
+                    if replayer is not None and isinstance(recorded, http.HTTPFlow):
+                        replayer.replay(recorded)
+            seconds[name].append(time.process_time() - start)
+    ratios = [a / b for a, b in zip(seconds["report"], seconds["reader"], strict=True)]
+    for name, values in seconds.items():
+        print(f"{name}: {', '.join(f'{s:.2f}' for s in values)} s of CPU")
+    print(
+        f"in one process, report / reader, median of the per-round ratios: "
+        f"{statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--flows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="compare reading with and without the replay inside one process",
+    )
     parser.add_argument("--read-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.read_only:
@@ -119,6 +158,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         large, small = Path(folder) / "large.flow", Path(folder) / "small.flow"
         write_recording(large, args.flows)
+        if args.in_process:
+            print(f"recording: {args.flows:,} flows")
+            in_process(large, args.rounds)
+            return
         write_recording(small, args.flows // 10)
         print(
             f"recording: {args.flows:,} flows, {large.stat().st_size / 2**20:.0f} MiB"
