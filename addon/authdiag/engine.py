@@ -31,10 +31,9 @@ class Diagnosis:
 
 def diagnose(ev: Evidence, causes: list[Cause] | None = None) -> Diagnosis:
     """Run the rules that can apply; drop findings that yield to better ones;
-    rank the rest. A fallback cause (one that yields to every other) runs only
-    when no other rule found anything."""
-    regular, fallbacks = _split(
-        rules_for_status(ev.status) if causes is None else causes
+    rank the rest. A fallback cause runs only when no other rule found anything."""
+    regular, fallbacks = (
+        rules_for_status(ev.status) if causes is None else _split(causes)
     )
     failed: list[str] = []
     found = _run(regular, ev, failed) or _run(fallbacks, ev, failed)
@@ -49,23 +48,27 @@ def diagnose(ev: Evidence, causes: list[Cause] | None = None) -> Diagnosis:
     )
 
 
-def rules_for_status(status: int | None) -> list[Cause]:
-    """The causes whose rules can fire on a response with this status, in
-    catalogue order. Worked out once per status, and again when the catalogue
-    changes (a script may register a cause after this module was loaded)."""
+Chosen = tuple[list[Cause], list[Cause]]
+"""The causes to run, in catalogue order: the regular ones, then the fallbacks."""
+
+
+def rules_for_status(status: int | None) -> Chosen:
+    """The causes whose rules can fire on a response with this status. Worked
+    out once per status, and again when the catalogue changes (a script may
+    register a cause after this module was loaded)."""
     kept = _BY_STATUS.get(status)
     if kept is not None and kept[0] is CAUSES and kept[1] == len(CAUSES):
         return kept[2]
-    chosen = [c for c in CAUSES if c.statuses is None or status in c.statuses]
+    chosen = _split([c for c in CAUSES if c.statuses is None or status in c.statuses])
     _BY_STATUS[status] = (CAUSES, len(CAUSES), chosen)
     return chosen
 
 
-_BY_STATUS: dict[int | None, tuple[list[Cause], int, list[Cause]]] = {}
+_BY_STATUS: dict[int | None, tuple[list[Cause], int, Chosen]] = {}
 """Per status: the catalogue the choice was made from, its length, the choice."""
 
 
-def _split(causes: list[Cause]) -> tuple[list[Cause], list[Cause]]:
+def _split(causes: list[Cause]) -> Chosen:
     return [c for c in causes if not c.fallback], [c for c in causes if c.fallback]
 
 
