@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 
 from authdiag import describe
 from authdiag.catalogue import Conclusion, Rule, cause
@@ -57,11 +56,6 @@ Explainer = Callable[[Evidence], Details | None]
 """None means the signature does not fit after all (another cause explains it)."""
 
 
-@cache
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text)
-
-
 Check = Callable[[Evidence], bool]
 
 
@@ -85,7 +79,10 @@ def _checks(signature: Signature) -> tuple[Check, ...]:
     if signature.code is not None:
         checks.append(_any_check(re.compile(signature.code).fullmatch, _codes))
     if signature.fields:
-        checks.append(functools.partial(_fields_match, signature.fields))
+        wanted = tuple(
+            (name, re.compile(pattern)) for name, pattern in signature.fields
+        )
+        checks.append(functools.partial(_fields_match, wanted))
     if signature.challenge is not None:
         scheme = signature.challenge
         checks.append(lambda ev: scheme in ev.challenges.schemes)
@@ -143,10 +140,12 @@ def _messages(ev: Evidence) -> tuple[str, ...]:
     return tuple(message for message in messages if message)
 
 
-def _fields_match(wanted: tuple[tuple[str, str], ...], ev: Evidence) -> bool:
+def _fields_match(
+    wanted: tuple[tuple[str, re.Pattern[str]], ...], ev: Evidence
+) -> bool:
     fields = dict(ev.body.fields) if ev.body is not None else {}
     return all(
-        name in fields and _pattern(pattern).fullmatch(fields[name]) is not None
+        name in fields and pattern.fullmatch(fields[name]) is not None
         for name, pattern in wanted
     )
 
