@@ -732,6 +732,29 @@ def test_a_place_is_what_split_url_makes_of_the_pretty_url(
         assert place == history.split_url(request.pretty_url)
 
 
+@settings(max_examples=300, derandomize=DETERMINISTIC)
+@given(
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["HTTP/1.1", "HTTP/2.0"]),
+    st.text("aZ.:[]ü1-_ ", max_size=24),
+    st.text("/ab?=&#%*", max_size=20),
+)
+def test_the_pretty_host_and_url_are_mitmproxys(
+    scheme: str, version: str, host: str, path: str
+) -> None:
+    """observe.pretty_host and pretty_url reuse a parsed Host (same result)."""
+    request = http.Request.make("GET", f"{scheme}://backend.internal:8080/")
+    request.http_version = version
+    request.path = path or "*"
+    if host:
+        request.headers["Host"] = host
+        if version == "HTTP/2.0":
+            request.authority = host
+
+    assert observe.pretty_host(request) == request.pretty_host
+    assert observe.pretty_url(request) == request.pretty_url
+
+
 def test_a_certificate_with_an_unknown_version_is_unreadable() -> None:
     # cryptography raises InvalidVersion, which is not a ValueError.
     v3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT Version INTEGER 2 (RFC 5280)

@@ -187,7 +187,7 @@ def from_flow(
     return Evidence(
         method=request.method,
         url=_redacted_url(request, placed, query),
-        host=request.pretty_host,
+        host=observe.pretty_host(request),
         status=status,
         requested_at=request.timestamp_start,
         server_date=_server_date(answer.get("date")),
@@ -288,9 +288,10 @@ def _redacted_url(
     query: tuple[tuple[str, str], ...],
 ) -> str:
     names = {c.name for c in placed if c.location is Location.QUERY}
+    url = observe.pretty_url(request)
     if not names:
-        return request.pretty_url
-    base = request.pretty_url.split("?", 1)[0]
+        return url
+    base = url.split("?", 1)[0]
     shown = "&".join(
         f"{name}=…" if name in names else f"{name}={value}" for name, value in query
     )

@@ -79,6 +79,31 @@ def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
     return tuple(mitm_url.decode(query))
 
 
+def pretty_host(request: http.Request) -> str:
+    """mitmproxy's ``request.pretty_host``: the host of the Host header (or
+    :authority), else the connection's. mitmproxy parses the header anew on every
+    call, checking it with IDNA; the parse of a recent one is reused here."""
+    authority = request.host_header
+    return _authority(authority)[0] if authority else request.host
+
+
+def pretty_url(request: http.Request) -> str:
+    """mitmproxy's ``request.pretty_url``, with the Host header parsed as in
+    ``pretty_host``."""
+    authority = request.host_header
+    if request.first_line_format == "authority" or not authority:
+        return request.pretty_url
+    host, port = _authority(authority)
+    port = port or mitm_url.default_port(request.scheme) or 443
+    path = request.path if request.path != "*" else ""
+    return mitm_url.unparse(request.scheme, host, port, path)
+
+
+@memo.recent(256, 1024)
+def _authority(authority: str) -> tuple[str, int | None]:
+    return mitm_url.parse_authority(authority, check=False)
+
+
 def exchange_of(flow: http.HTTPFlow, *, refused: bool) -> Exchange | None:
     """What the history keeps of a finished flow; None when it needs nothing."""
     response = flow.response
@@ -176,7 +201,7 @@ class _RawRequest:
         if data.http_version in _HTTP2_AND_3:
             authority = data.authority or authority  # as Request.host_header
         if not authority or not data.path.startswith(b"/") or data.method == b"CONNECT":
-            return split_url(self.request.pretty_url)
+            return split_url(pretty_url(self.request))
         origin = _origin(data.scheme, authority)
         if origin is None:
             return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from mitmproxy import http
 from mitmproxy.net.http.url import hostport
 
+from authdiag import observe
 from authdiag.describe import timestamp
 
 MAX_HOSTS = 1000
@@ -88,7 +89,7 @@ class Summary:
 
 def host_of(request: http.Request) -> str:
     """The host a request went to, with its port unless it is the scheme's default."""
-    host = request.pretty_host
+    host = observe.pretty_host(request)
     if ":" in host:
         host = f"[{host}]"  # an IPv6 address
     return hostport(request.scheme, host, request.port)
