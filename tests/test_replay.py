@@ -15,8 +15,11 @@ from tests.support.offline import Recording, flows_in, manifest, replay
 from tests.support.proxy import Mitmdump, MitmdumpFactory, client_session
 from tests.support.servers import RefusingServer
 
-from authdiag.catalogue import find_cause
+from authdiag import engine
+from authdiag.addon import parse_statuses
+from authdiag.catalogue import CAUSES, find_cause
 from authdiag.engine import diagnose  # noqa: F401  (registers the causes)
+from authdiag.report import Replayer
 
 RECORDINGS = manifest()
 DIAGNOSIS = re.compile(r"authdiag: (\d{3}|no response) \S+ \S+ → (\S+) \((\w+)\)")
@@ -119,3 +122,27 @@ def test_a_live_session_prints_the_summary_when_it_stops(
         in (summary[1])
     )
     assert f"authdiag summary: {host}: unknown: 1 refusal, at " in summary[2]
+
+
+def test_choosing_rules_by_traits_keeps_every_recorded_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every recording, every flow diagnosed whatever its status, annotates the
+    same with the engine choosing rules by the flow's traits as with every rule
+    of the catalogue run on every flow."""
+
+    def annotations() -> list[object]:
+        found: list[object] = []
+        for recording in manifest():
+            if recording.path.suffix != ".flow":
+                continue
+            replayer = Replayer(statuses=parse_statuses("100-599"), leeway=0.0)
+            found += [replayer.replay(flow) for flow in flows_in(recording.path)]
+        return found
+
+    chosen = annotations()
+    monkeypatch.setattr(engine, "rules_for", lambda ev: engine._split(list(CAUSES)))
+    every_rule = annotations()
+
+    assert sum(a is not None for a in chosen) > 100
+    assert chosen == every_rule

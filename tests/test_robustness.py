@@ -49,8 +49,10 @@ from OpenSSL import SSL
 from tests.support.flows import REQUEST_TIME, make_jwt, refused_flow
 from tests.support.reports import rendered_reports
 
-from authdiag import credentials, history, observe, tls
+from authdiag import credentials, evidence, history, observe, tls
 from authdiag.addon import parse_statuses
+from authdiag.catalogue import CAUSES
+from authdiag.engine import diagnose
 from authdiag.headerview import HeaderView
 
 REPO = Path(__file__).resolve().parents[1]
@@ -467,6 +469,22 @@ error_texts = (
     | st.text(max_size=60)
     | st.builds(str.__add__, st.sampled_from(ERROR_SEEDS), st.text(max_size=20))
 )
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=DETERMINISTIC,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_choosing_rules_by_traits_loses_no_finding(data: st.DataObject) -> None:
+    """The engine runs only the rules whose needs a flow's traits meet: a need
+    that is not truly necessary would silently drop a finding."""
+    flow, _ = data.draw(flows())
+    ev = evidence.from_flow(flow)
+
+    assert diagnose(ev) == diagnose(ev, list(CAUSES))
 
 
 def tls_event(

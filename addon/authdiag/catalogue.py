@@ -3,6 +3,12 @@
 A rule is a small function from evidence to a conclusion (or None when its cause
 does not apply). The catalogue is the single place that names causes: the engine
 runs its rules, and docs/causes.md is generated from its text.
+
+A cause may also name the traits a flow needs for its rule to fire: cheap facts
+('the request carried a JWT', 'the error code is one Okta uses') found once per
+flow by the trait finders the rule modules register. Most refusals have few of
+them, so the engine runs only the handful of rules whose needs they meet
+instead of every rule in the catalogue.
 """
 
 from __future__ import annotations
@@ -51,10 +57,30 @@ class Cause:
     all for a flow without a response); the engine runs no other rule."""
     fallback: bool = False
     """Run only when no other rule found anything (the 'unknown' cause)."""
+    needs: frozenset[str] = frozenset()
+    """Traits a flow must all have for the rule to fire (see ``traits_of``):
+    a necessary condition the rule still checks for itself, never a sufficient one."""
 
 
 CAUSES: list[Cause] = []
 """Every cause, in the order rules run; earlier causes win ties in ranking."""
+
+TraitFinder = Callable[[Evidence], Iterable[str]]
+"""Names the traits a flow has; it may name traits no cause needs."""
+TRAIT_FINDERS: list[TraitFinder] = []
+
+
+def trait_finder(find: TraitFinder) -> TraitFinder:
+    """Register a function that names traits of a flow (see ``Cause.needs``)."""
+    TRAIT_FINDERS.append(find)
+    return find
+
+
+def traits_of(ev: Evidence, wanted: frozenset[str]) -> frozenset[str]:
+    """The flow's traits among those ``wanted`` (the ones causes need): the
+    rest, such as a challenge scheme no rule asks for, are left out so that
+    the flows a server sends map to few distinct sets."""
+    return frozenset(trait for find in TRAIT_FINDERS for trait in find(ev)) & wanted
 
 
 def cause(
@@ -68,6 +94,7 @@ def cause(
     yields_to: tuple[str, ...] = (),
     statuses: Iterable[int] | None = None,
     fallback: bool = False,
+    needs: Iterable[str] = (),
 ) -> Callable[[Rule], Rule]:
     """Register the decorated rule under a stable cause id."""
 
@@ -86,6 +113,7 @@ def cause(
                 yields_to,
                 frozenset(statuses) if statuses is not None else None,
                 fallback,
+                frozenset(needs),
             )
         )
         return rule

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from authdiag import rules  # noqa: F401  (registers the rules in the catalogue)
-from authdiag.catalogue import CAUSES, Cause
+from authdiag.catalogue import CAUSES, Cause, traits_of
 from authdiag.evidence import Evidence
 from authdiag.findings import Confidence, Finding
 from authdiag.redact import encodable, scrub
@@ -31,10 +31,9 @@ class Diagnosis:
 
 def diagnose(ev: Evidence, causes: list[Cause] | None = None) -> Diagnosis:
     """Run the rules that can apply; drop findings that yield to better ones;
-    rank the rest. A fallback cause runs only when no other rule found anything."""
-    regular, fallbacks = (
-        rules_for_status(ev.status) if causes is None else _split(causes)
-    )
+    rank the rest. A fallback cause runs only when no other rule found anything.
+    Given ``causes``, every one of them runs, whatever its statuses and needs."""
+    regular, fallbacks = rules_for(ev) if causes is None else _split(causes)
     failed: list[str] = []
     found = _run(regular, ev, failed) or _run(fallbacks, ev, failed)
 
@@ -52,20 +51,48 @@ Chosen = tuple[list[Cause], list[Cause]]
 """The causes to run, in catalogue order: the regular ones, then the fallbacks."""
 
 
-def rules_for_status(status: int | None) -> Chosen:
-    """The causes whose rules can fire on a response with this status. Worked
-    out once per status, and again when the catalogue changes (a script may
+def rules_for(ev: Evidence) -> Chosen:
+    """The causes whose rules can fire on this flow: those that take its status
+    and whose needs its traits meet. Flows of one kind (a server refusing one
+    app's expired tokens) share a status and traits, so the choice is made once
+    for them; it is made again when the catalogue changes (a script may
     register a cause after this module was loaded)."""
-    kept = _BY_STATUS.get(status)
-    if kept is not None and kept[0] is CAUSES and kept[1] == len(CAUSES):
-        return kept[2]
-    chosen = _split([c for c in CAUSES if c.statuses is None or status in c.statuses])
-    _BY_STATUS[status] = (CAUSES, len(CAUSES), chosen)
+    global _choices
+    if _choices.causes is not CAUSES or _choices.count != len(CAUSES):
+        _choices = _Choices(CAUSES)
+    key = (ev.status, traits_of(ev, _choices.wanted))
+    chosen = _choices.made.get(key)
+    if chosen is None:
+        status, traits = key
+        chosen = _split(
+            [
+                c
+                for c in CAUSES
+                if (c.statuses is None or status in c.statuses) and c.needs <= traits
+            ]
+        )
+        if len(_choices.made) >= MAX_CHOICES:
+            _choices.made.clear()  # traits of a hostile mix of flows; start over
+        _choices.made[key] = chosen
     return chosen
 
 
-_BY_STATUS: dict[int | None, tuple[list[Cause], int, Chosen]] = {}
-"""Per status: the catalogue the choice was made from, its length, the choice."""
+MAX_CHOICES = 4096
+"""Choices kept at most (each a pair of short lists); the traits are a fixed
+vocabulary, so real traffic makes a few dozen."""
+
+
+class _Choices:
+    """The choices made from one state of the catalogue."""
+
+    def __init__(self, causes: list[Cause]) -> None:
+        self.causes = causes
+        self.count = len(causes)
+        self.wanted = frozenset(trait for c in causes for trait in c.needs)
+        self.made: dict[tuple[int | None, frozenset[str]], Chosen] = {}
+
+
+_choices = _Choices([])
 
 
 def _split(causes: list[Cause]) -> Chosen:

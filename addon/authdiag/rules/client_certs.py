@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from authdiag import describe
-from authdiag.catalogue import Conclusion, cause
+from authdiag.catalogue import Conclusion, cause, trait_finder
 from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Confidence, Fault
 from authdiag.rules.common import HIGH, LOW, MEDIUM, present, server_error
@@ -83,6 +84,29 @@ class Refusal:
     certificate, a TLS 1.3 server that hung up), not stated."""
 
 
+PAGE_STATUSES = frozenset({400, 495, 496})
+"""Statuses nginx's certificate pages come with."""
+GATEWAY_STATUSES = frozenset({502, 503})
+"""Statuses Envoy answers with when its own upstream handshake fails."""
+
+
+@trait_finder
+def certificate_traits(ev: Evidence) -> Iterator[str]:
+    """'certificate-signal' when the flow has something ``read_refusal`` reads
+    (TLS facts about the upstream handshake, an error, a status nginx's or
+    Envoy's pages use); 'app-refused-proxy' when the app refused mitmproxy."""
+    tls = ev.tls
+    if tls is not None and tls.app is not None:
+        yield "app-refused-proxy"
+    elif (
+        (tls is not None and tls.upstream is not None)
+        or ev.error is not None
+        or ev.status in PAGE_STATUSES
+        or ev.status in GATEWAY_STATUSES
+    ):
+        yield "certificate-signal"
+
+
 @once_per_flow
 def read_refusal(ev: Evidence) -> Refusal | None:
     """The first signal of a certificate refusal in the flow, most direct first."""
@@ -129,7 +153,7 @@ def _error_alert(ev: Evidence, upstream: UpstreamTls | None) -> Refusal | None:
 
 
 def _nginx_page(ev: Evidence, upstream: UpstreamTls | None) -> Refusal | None:
-    if ev.status not in (400, 495, 496):
+    if ev.status not in PAGE_STATUSES:
         return None
     message = ev.body.message if ev.body else None
     if ev.status == 496 or (message and NGINX_MISSING.search(message)):
@@ -149,7 +173,7 @@ _NGINX = {"missing": "496, no certificate", "error": "495, certificate refused"}
 
 def _gateway_body(ev: Evidence, upstream: UpstreamTls | None) -> Refusal | None:
     message = ev.body.message if ev.body else None
-    if ev.status not in (502, 503) or not message:
+    if ev.status not in GATEWAY_STATUSES or not message:
         return None
     if not GATEWAY_TLS_ERROR.search(message):
         return None
@@ -402,6 +426,7 @@ def _fault(ev: Evidence, refusal: Refusal) -> Fault:
         "key and chain) or a directory of <host>.pem; without mitmproxy the app "
         "presents it itself (curl --cert/--key, requests cert=, Postman settings)."
     ),
+    needs=("certificate-signal",),
 )
 def client_cert_missing(ev: Evidence) -> Conclusion | None:
     refusal = read_refusal(ev)
@@ -479,6 +504,7 @@ def _problem_rule(
     ),
     shows="The refusal, and the certificate with its validity period.",
     remedy="Renew the certificate and give the new one to mitmproxy and the app.",
+    needs=("certificate-signal",),
 )
 def client_cert_expired(ev: Evidence) -> Conclusion | None:
     found = _problem_rule(ev, CertificateProblem.EXPIRED, 45)
@@ -511,6 +537,7 @@ def client_cert_expired(ev: Evidence) -> Conclusion | None:
     triggers="A refused certificate whose notBefore is after the request's time.",
     shows="The refusal, and the certificate with its validity period.",
     remedy="Wait until notBefore, or fix the clock of whoever issued it.",
+    needs=("certificate-signal",),
 )
 def client_cert_not_yet_valid(ev: Evidence) -> Conclusion | None:
     # No alert means 'not yet valid': OpenSSL servers send bad_certificate.
@@ -547,6 +574,7 @@ def client_cert_not_yet_valid(ev: Evidence) -> Conclusion | None:
     ),
     shows="The refusal, the acceptable CA names, and the certificate's issuer.",
     remedy="Use a certificate from a CA the server trusts (its CA names say which).",
+    needs=("certificate-signal",),
 )
 def client_cert_untrusted_ca(ev: Evidence) -> Conclusion | None:
     found = _problem_rule(ev, CertificateProblem.ISSUER_NOT_ACCEPTED, 48)
@@ -578,6 +606,7 @@ def client_cert_untrusted_ca(ev: Evidence) -> Conclusion | None:
     ),
     shows="The refusal and the certificate's extended key usages.",
     remedy="Have the certificate reissued with extendedKeyUsage clientAuth.",
+    needs=("certificate-signal",),
 )
 def client_cert_wrong_usage(ev: Evidence) -> Conclusion | None:
     found = _problem_rule(ev, CertificateProblem.NO_CLIENT_AUTH, 43)
@@ -608,6 +637,7 @@ def client_cert_wrong_usage(ev: Evidence) -> Conclusion | None:
     triggers="Alert 44 certificate_revoked.",
     shows="The alert and the certificate (serial number via its thumbprint).",
     remedy="Get a new certificate; the revoked one will not be accepted again.",
+    needs=("certificate-signal",),
 )
 def client_cert_revoked(ev: Evidence) -> Conclusion | None:
     refusal = read_refusal(ev)
@@ -643,6 +673,7 @@ def client_cert_revoked(ev: Evidence) -> Conclusion | None:
         "names and policy the server expects."
     ),
     yields_to=SPECIFIC_CAUSES,
+    needs=("certificate-signal",),
 )
 def client_cert_rejected(ev: Evidence) -> Conclusion | None:
     refusal = read_refusal(ev)
@@ -695,6 +726,7 @@ def client_cert_rejected(ev: Evidence) -> Conclusion | None:
         "Present the certificate the token was issued for (through mitmproxy: "
         "client_certs), or get a token bound to the certificate you present."
     ),
+    needs=("jwt",),
 )
 def cert_bound_token_mismatch(ev: Evidence) -> Conclusion | None:
     if ev.status not in (401, 403) or ev.token is None or not ev.token.cnf_thumbprint:
@@ -757,6 +789,7 @@ def cert_bound_token_mismatch(ev: Evidence) -> Conclusion | None:
         "Install and trust mitmproxy's CA where the app looks for CAs; an app that "
         "still refuses with the CA installed pins its certificates."
     ),
+    needs=("app-refused-proxy",),
 )
 def app_rejects_proxy_cert(ev: Evidence) -> Conclusion | None:
     app = ev.tls.app if ev.tls is not None else None

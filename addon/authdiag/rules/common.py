@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from authdiag import describe
+from authdiag.catalogue import trait_finder
 from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Confidence
 from authdiag.platforms import SIGNATURES
@@ -98,3 +100,33 @@ def scheme_fix(scheme: str) -> str:
         "ntlm": "Use NTLM (curl --ntlm -u 'DOMAIN\\\\USER'; requests-ntlm).",
     }
     return recipes.get(scheme, f"Send the credential with the {scheme} scheme.")
+
+
+@trait_finder
+def request_traits(ev: Evidence) -> Iterator[str]:
+    """What the request carried and what the history holds, as traits rules
+    need; the response headers platforms are known by, as 'header:NAME'; the
+    challenge schemes, as 'challenge:SCHEME'."""
+    authorization = ev.authorization
+    if authorization is not None:
+        yield "authorization"
+        if authorization.scheme == "basic":
+            yield "basic"
+    if authorization is not None or ev.placed:
+        yield "credentials"
+    if ev.bearer_token:
+        yield "bearer"
+    if ev.token is not None:
+        yield "jwt"
+    history = ev.history
+    if history is not None:
+        if history.accepted:
+            yield "history-accepted"
+        if history.refusals:
+            yield "history-refusals"
+        if history.redirect is not None:
+            yield "history-redirect"
+    for name in ev.response_headers:
+        yield f"header:{name}"
+    for scheme in ev.challenges.schemes:
+        yield f"challenge:{scheme}"

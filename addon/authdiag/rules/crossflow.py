@@ -74,6 +74,7 @@ def _path(url: str) -> str:
         "Call the final URL, trust the redirect only where that is safe "
         "(curl --location-trusted), or re-attach the credential on the new origin."
     ),
+    needs=("history-redirect",),
 )
 def auth_stripped_on_redirect(ev: Evidence) -> Conclusion | None:
     history = ev.history
@@ -228,6 +229,7 @@ SAYS_INVALID = re.compile(r"invalid|expired|revoked|malformed|signature", re.I)
         "on: CGIPassAuth On (Apache with CGI/FastCGI), proxy_set_header and "
         "underscores_in_headers (nginx), the CDN's header forwarding."
     ),
+    needs=("credentials",),
 )
 def authorization_not_forwarded(ev: Evidence) -> Conclusion | None:
     if ev.status not in REFUSALS or (ev.authorization is None and not ev.placed):
@@ -443,6 +445,7 @@ def authorization_conflict(ev: Evidence) -> Conclusion | None:
         "token-insufficient-scope",
         "authorization-not-forwarded",
     ),
+    needs=("history-accepted",),
 )
 def credential_stopped_working(ev: Evidence) -> Conclusion | None:
     history = ev.history

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from authdiag import describe
-from authdiag.catalogue import Conclusion, Rule, cause
+from authdiag import describe, memo
+from authdiag.catalogue import Conclusion, Rule, cause, trait_finder
 from authdiag.evidence import Evidence, once_per_flow
 from authdiag.findings import Confidence
 from authdiag.platforms import SIGNATURES, Signature
@@ -82,7 +82,9 @@ def _checks(signature: Signature) -> tuple[Check, ...]:
         wanted = tuple(
             (name, re.compile(pattern)) for name, pattern in signature.fields
         )
-        checks.append(functools.partial(_fields_match, wanted))
+        checks.append(
+            lambda ev: _fields_match(wanted, ev.body.fields if ev.body else ())
+        )
     if signature.challenge is not None:
         scheme = signature.challenge
         checks.append(lambda ev: scheme in ev.challenges.schemes)
@@ -141,11 +143,12 @@ def _messages(ev: Evidence) -> tuple[str, ...]:
 
 
 def _fields_match(
-    wanted: tuple[tuple[str, re.Pattern[str]], ...], ev: Evidence
+    wanted: tuple[tuple[str, re.Pattern[str]], ...],
+    fields: tuple[tuple[str, str], ...],
 ) -> bool:
-    fields = dict(ev.body.fields) if ev.body is not None else {}
+    found = dict(fields)
     return all(
-        name in fields and pattern.fullmatch(fields[name]) is not None
+        name in found and pattern.fullmatch(found[name]) is not None
         for name, pattern in wanted
     )
 
@@ -428,6 +431,81 @@ def _shows(signature: Signature) -> str:
     )
 
 
+# --- traits: which signatures a flow can match, found for all of them at once ------
+
+
+def needs_of(signature: Signature) -> frozenset[str]:
+    """The traits a flow needs to match the signature: its headers, and traits
+    saying that its code, message or fields patterns match (see
+    ``signature_traits``), its challenge scheme and what the request sent."""
+    needs = {f"header:{name}" for name, _ in signature.headers}
+    if signature.code is not None:
+        needs.add(f"code:{signature.cause}")
+    if signature.message is not None:
+        needs.add(f"message:{signature.cause}")
+    if signature.fields:
+        needs.add(f"fields:{signature.cause}")
+    if signature.challenge is not None:
+        needs.add(f"challenge:{signature.challenge}")
+    if signature.sent != "any":
+        needs.add(signature.sent)
+    return frozenset(needs)
+
+
+@trait_finder
+def signature_traits(ev: Evidence) -> frozenset[str]:
+    """'code:CAUSE', 'message:CAUSE' and 'fields:CAUSE' for each signature whose
+    pattern matches the server's error code, message or body fields. A server
+    answers every refusal of a kind with the same code and, usually, the same
+    words, so each set is worked out once per distinct input, not per flow."""
+    fields = ev.body.fields if ev.body is not None else ()
+    return (
+        _code_traits(_codes(ev))
+        | _message_traits(_messages(ev))
+        | (_field_traits(fields) if fields else frozenset())
+    )
+
+
+_CODE_PATTERNS = tuple(
+    (f"code:{s.cause}", re.compile(s.code)) for s in SIGNATURES if s.code is not None
+)
+_MESSAGE_PATTERNS = tuple(
+    (f"message:{s.cause}", re.compile(s.message))
+    for s in SIGNATURES
+    if s.message is not None
+)
+_FIELD_PATTERNS = tuple(
+    (f"fields:{s.cause}", tuple((name, re.compile(p)) for name, p in s.fields))
+    for s in SIGNATURES
+    if s.fields
+)
+
+
+@memo.recent(64, 1024)
+def _code_traits(codes: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(
+        trait
+        for trait, pattern in _CODE_PATTERNS
+        if any(pattern.fullmatch(code) for code in codes)
+    )
+
+
+@memo.recent(64, 4096)
+def _message_traits(messages: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(
+        trait
+        for trait, pattern in _MESSAGE_PATTERNS
+        if any(pattern.search(message) for message in messages)
+    )
+
+
+@memo.recent(64, 4096)
+def _field_traits(fields: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    return frozenset(
+        trait for trait, wanted in _FIELD_PATTERNS if _fields_match(wanted, fields)
+    )
+
+
 for _signature in SIGNATURES:
     if _signature.details and _signature.details not in EXPLAINERS:
         raise ValueError(f"{_signature.cause}: no explainer {_signature.details!r}")
@@ -438,4 +516,5 @@ for _signature in SIGNATURES:
         shows=_shows(_signature),
         remedy=" ".join(_signature.fix[:1]),
         statuses=_signature.statuses,
+        needs=needs_of(_signature),
     )(rule_for(_signature))

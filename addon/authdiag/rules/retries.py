@@ -34,6 +34,7 @@ RETRY_THRESHOLD = 3
         "On a refusal, refresh the credential once (one refresh shared by all "
         "waiting requests) or stop and ask the user; never resend the refused one."
     ),
+    needs=("history-refusals",),
 )
 def retry_storm(ev: Evidence) -> Conclusion | None:
     history = ev.history

@@ -57,6 +57,7 @@ BASIC_EXPLANATIONS: dict[BasicShape, tuple[str, str]] = {
         "each problem found."
     ),
     remedy="Base64-encode 'user:password' as UTF-8, without newlines.",
+    needs=("basic",),
 )
 def basic_malformed(ev: Evidence) -> Conclusion | None:
     sent = ev.authorization
@@ -138,6 +139,7 @@ SHAPE_EXPLANATIONS: dict[Shape, tuple[str, str]] = {
         " problem found."
     ),
     remedy="Send exactly 'Authorization: <scheme> <credential>' once, trimmed.",
+    needs=("authorization",),
 )
 def authorization_malformed(ev: Evidence) -> Conclusion | None:
     sent = ev.authorization

@@ -64,6 +64,7 @@ def _claim_time(name: str, value: float, ev: Evidence) -> str:
         "and the body."
     ),
     remedy="Have the issuer sign the token; no server should accept alg none.",
+    needs=("jwt",),
 )
 def jwt_unsigned(ev: Evidence) -> Conclusion | None:
     if ev.status not in REFUSALS or ev.token is None or not ev.token.unsigned:
@@ -92,6 +93,7 @@ def jwt_unsigned(ev: Evidence) -> Conclusion | None:
         "The token, every decoding or claim-type problem, the challenge and the body."
     ),
     remedy="Send the token exactly as the issuer returned it.",
+    needs=("jwt",),
 )
 def jwt_malformed(ev: Evidence) -> Conclusion | None:
     token = ev.token
@@ -136,6 +138,7 @@ def jwt_malformed(ev: Evidence) -> Conclusion | None:
     ),
     remedy="Refresh the token before it expires; if only the server's clock says "
     "so, fix the clock skew.",
+    needs=("jwt",),
 )
 def jwt_expired(ev: Evidence) -> Conclusion | None:
     token = ev.token
@@ -189,6 +192,7 @@ def jwt_expired(ev: Evidence) -> Conclusion | None:
         "authdiag_leeway option) or after the server's clock."
     ),
     remedy="Synchronise clocks (NTP) and give the server a small leeway.",
+    needs=("jwt",),
 )
 def jwt_not_yet_valid(ev: Evidence) -> Conclusion | None:
     token = ev.token
@@ -238,6 +242,7 @@ def jwt_not_yet_valid(ev: Evidence) -> Conclusion | None:
     ),
     remedy="Request the token for this API's audience (the resource/audience "
     "parameter at the token endpoint).",
+    needs=("jwt",),
 )
 def jwt_audience_mismatch(ev: Evidence) -> Conclusion | None:
     token = ev.token
@@ -347,6 +352,7 @@ def token_insufficient_scope(ev: Evidence) -> Conclusion | None:
         "authorization-malformed",
         *CONTEXT_CAUSES,
     ),
+    needs=("bearer",),
 )
 def token_rejected(ev: Evidence) -> Conclusion | None:
     if ev.status != 401 or not ev.bearer_token:
