@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from mitmproxy import http
 
+from authdiag.render import TextRenderer
 from authdiag.summary import OTHER_HOSTS, Summary, host_of, plural, span
 
 T0 = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
@@ -102,3 +105,19 @@ def test_plural_words() -> None:
         "2 flows",
         "3 entries",
     ]
+
+
+def test_the_text_summary_lines_counts_up_under_each_hosts_longest_cause() -> None:
+    summary = Summary()
+    summary.add("api.example.com", "wordpress-application-passwords-unavailable", 1.0)
+    summary.add("api.example.com", "jwt-expired", 2.0)
+    summary.add("auth.example.com", "unknown", 3.0)
+
+    lines = TextRenderer(io.StringIO()).summary(summary)
+
+    rows = [line for line in lines if line.startswith("    ")]
+    assert len(rows) == 3
+    assert all(len(line) <= 80 for line in lines)
+    first_host = [row.index(" 1  at ") for row in rows[:2]]
+    assert first_host[0] == first_host[1]  # one column within a host
+    assert rows[2].index(" 1  at ") < first_host[0]  # a short one for another

@@ -66,6 +66,10 @@ def fit(text: str, width: int) -> str:
 # --- text ---------------------------------------------------------------------------
 
 
+SINGLE_TIME_ROOM = 36
+"""What a summary row needs besides its cause: indent, count, 'at' and a time."""
+
+
 class TextRenderer:
     """Plain text for a terminal, every line within `width` columns."""
 
@@ -157,19 +161,26 @@ class TextRenderer:
         lines = [
             f"Summary: {plural(len(summary), 'refusal')} on {plural(hosts, 'host')}"
         ]
+        # Counts line up under the longest cause of each host, as long as that
+        # leaves room for a count and a single time within the width.
+        longest: dict[str, int] = {}
+        for tally in tallies:
+            longest[tally.host] = max(longest.get(tally.host, 0), len(tally.cause))
         shown_host = None
         for tally in tallies:
             if tally.host != shown_host:
                 lines.append(f"  {fit(tally.host, self.width - 2)}")
                 shown_host = tally.host
-            lines += self.tally_line(tally)
+            column = min(longest[tally.host] + 1, self.width - SINGLE_TIME_ROOM)
+            lines += self.tally_line(tally, column)
         return lines
 
-    def tally_line(self, tally: Tally) -> list[str]:
-        line = f"    {tally.cause:<26}{tally.count:>4}  {span(tally)}"
+    def tally_line(self, tally: Tally, column: int) -> list[str]:
+        cause_and_count = f"    {tally.cause:<{column}}{tally.count:>4}"
+        line = f"{cause_and_count}  {span(tally)}"
         if len(line) <= self.width:
             return [line]
-        return [f"    {tally.cause:<26}{tally.count:>4}", f"      {span(tally)}"]
+        return [cause_and_count, f"      {span(tally)}"]
 
 
 # --- Markdown -----------------------------------------------------------------------
