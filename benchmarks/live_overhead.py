@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -244,6 +245,11 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(args.serve))
         return
+    if shutil.which("hey") is None:
+        raise SystemExit(
+            "live_overhead needs the load generator hey on PATH "
+            "(Debian: apt-get install hey)"
+        )
     print("$ uv run python benchmarks/live_overhead.py " + " ".join(sys.argv[1:]))
     print(
         f"hey -c 4 (keep-alive), {args.requests} requests per proxy per round, "
