@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from authdiag import describe
+from authdiag import describe, memo
 from authdiag.catalogue import Conclusion, cause
 from authdiag.credentials import Location
 from authdiag.evidence import Evidence
@@ -238,9 +238,8 @@ def authorization_not_forwarded(ev: Evidence) -> Conclusion | None:
     underscored = [
         p.name for p in ev.placed if "_" in p.name and p.location is Location.HEADER
     ]
-    says_missing = absence is not None or _says_missing(ev)
     bare = _bare_bearer_challenge(ev)
-    if absence is not None or (underscored and says_missing):
+    if absence is not None or (underscored and _says_missing(ev)):
         confidence = HIGH
     elif bare or (underscored and "nginx" in ev.response_headers.get("server", "")):
         confidence = MEDIUM
@@ -278,20 +277,32 @@ def authorization_not_forwarded(ev: Evidence) -> Conclusion | None:
 
 def _absence(ev: Evidence) -> Absence | None:
     code, _ = server_error(ev)
-    codes = [c for c in (code, ev.body.code if ev.body else None) if c]
-    messages = [m for m in _server_messages(ev) if m]
-    path = request_path(ev)
-    for absence, code_pattern, message_pattern, path_pattern in _ABSENCE_PATTERNS:
-        if ev.status not in absence.statuses:
-            continue
-        if code_pattern and not any(code_pattern.fullmatch(c) for c in codes):
-            continue
-        if message_pattern and not any(message_pattern.search(m) for m in messages):
-            continue
-        if path_pattern and not path_pattern.search(path):
-            continue
-        return absence
+    codes = tuple(c for c in (code, ev.body.code if ev.body else None) if c)
+    messages = tuple(m for m in _server_messages(ev) if m)
+    for absence, path_pattern in _absences_said(ev.status, codes, messages):
+        if path_pattern is None or path_pattern.search(request_path(ev)):
+            return absence
     return None
+
+
+@memo.recent(64, 4096)
+def _absences_said(
+    status: int | None, codes: tuple[str, ...], messages: tuple[str, ...]
+) -> tuple[tuple[Absence, re.Pattern[str] | None], ...]:
+    """The absences, in table order, whose status, code and message fit the
+    answer, each with the path pattern still to check. A server answers every
+    request that lost its credential with the same words, so this is worked out
+    once per distinct answer."""
+    return tuple(
+        (absence, path_pattern)
+        for absence, code_pattern, message_pattern, path_pattern in _ABSENCE_PATTERNS
+        if status in absence.statuses
+        and (code_pattern is None or any(code_pattern.fullmatch(c) for c in codes))
+        and (
+            message_pattern is None
+            or any(message_pattern.search(m) for m in messages)
+        )
+    )
 
 
 def _compiled(pattern: str | None) -> re.Pattern[str] | None:
