@@ -23,19 +23,35 @@ KEPT: list[object] = []
 
 
 def recent(maxsize: int, max_input: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Keep the results of the last ``maxsize`` calls whose arguments (strings,
-    bytes, tuples of them, None) hold at most ``max_input`` characters in all;
-    larger inputs are parsed anew each time."""
+    """Keep the results for the last ``maxsize`` distinct arguments (strings,
+    bytes, tuples of them, numbers, None) that hold at most ``max_input``
+    characters in all; larger inputs are parsed anew each time.
+
+    An input seen before costs one dictionary lookup: its size is counted only
+    when it is parsed, to decide whether to keep it. The oldest entry makes
+    room for a new one (first in, first out: the same token sent again is
+    parsed again once ``maxsize`` other inputs have come after it)."""
 
     def decorate(parse: Callable[P, R]) -> Callable[P, R]:
-        kept = functools.lru_cache(maxsize=maxsize)(parse)
+        kept: dict[tuple[object, ...], R] = {}
         KEPT.append(kept)
 
         @functools.wraps(parse)
         def parse_recent(*args: P.args, **kwargs: P.kwargs) -> R:
-            if kwargs or _size(args, max_input) > max_input:
+            if kwargs:
                 return parse(*args, **kwargs)
-            return kept(*args)
+            try:
+                return kept[args]
+            except KeyError:
+                pass
+            except TypeError:  # an argument that cannot be a key (a list)
+                return parse(*args, **kwargs)
+            result = parse(*args, **kwargs)
+            if _size(args, max_input) <= max_input:
+                if len(kept) >= maxsize:
+                    del kept[next(iter(kept))]
+                kept[args] = result
+            return result
 
         return parse_recent
 
