@@ -54,9 +54,13 @@ class Credential:
     fingerprint: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exchange:
-    """The few facts the history keeps of one flow (built by ``observe``)."""
+    """The few facts the history keeps of one flow (built by ``observe``).
+
+    Not frozen, though nothing changes one once it is made: one is made for
+    every flow that carried a credential, and a frozen dataclass takes three
+    times as long to make."""
 
     client: str
     """The client's address (without port: a client opens many connections)."""
@@ -144,10 +148,35 @@ class Recall:
 
 
 @dataclass(slots=True)
+class _Acceptance:
+    """The running tally behind a CredentialUse, updated in place: an app sends
+    the same credential with every request, and each success adds to it."""
+
+    credential: Credential
+    count: int
+    first_at: float
+    last_at: float
+    last_method: str
+    last_path: str
+    last_status: int
+
+    def use(self) -> CredentialUse:
+        return CredentialUse(
+            credential=self.credential,
+            count=self.count,
+            first_at=self.first_at,
+            last_at=self.last_at,
+            last_method=self.last_method,
+            last_path=self.last_path,
+            last_status=self.last_status,
+        )
+
+
+@dataclass(slots=True)
 class _Place:
     """What one client did at one origin."""
 
-    accepted: OrderedDict[str, CredentialUse]
+    accepted: OrderedDict[str, _Acceptance]
     refusals: deque[PastRefusal]
 
 
@@ -188,9 +217,9 @@ class History:
             # A credential accepted again after this request did not stop working:
             # only uses wholly before it count (a re-diagnosed flow stays honest).
             accepted = tuple(
-                use
-                for key, use in place.accepted.items()
-                if key in fingerprints and use.last_at < exchange.at
+                tally.use()
+                for key, tally in place.accepted.items()
+                if key in fingerprints and tally.last_at < exchange.at
             )
             refusals = tuple(r for r in place.refusals if r.at < exchange.at)
         return Recall(
@@ -217,18 +246,27 @@ class History:
     def _remember_acceptance(self, exchange: Exchange) -> None:
         accepted = self._place(exchange).accepted
         for credential in exchange.credentials:
-            known = accepted.pop(credential.fingerprint, None)
-            accepted[credential.fingerprint] = CredentialUse(
-                credential=credential,
-                count=known.count + 1 if known else 1,
-                first_at=known.first_at if known else exchange.at,
-                last_at=exchange.at,
-                last_method=exchange.method,
-                last_path=exchange.path,
-                last_status=exchange.status,
-            )
-            if len(accepted) > ACCEPTED_PER_PLACE:
-                accepted.popitem(last=False)
+            tally = accepted.get(credential.fingerprint)
+            if tally is None:
+                accepted[credential.fingerprint] = _Acceptance(
+                    credential,
+                    1,
+                    exchange.at,
+                    exchange.at,
+                    exchange.method,
+                    exchange.path,
+                    exchange.status,
+                )
+                if len(accepted) > ACCEPTED_PER_PLACE:
+                    accepted.popitem(last=False)
+                continue
+            accepted.move_to_end(credential.fingerprint)
+            tally.credential = credential  # where it travelled this time
+            tally.count += 1
+            tally.last_at = exchange.at
+            tally.last_method = exchange.method
+            tally.last_path = exchange.path
+            tally.last_status = exchange.status
 
     def _remember_redirect(self, exchange: Exchange) -> None:
         assert exchange.location is not None
