@@ -299,8 +299,7 @@ def _absences_said(
         if status in absence.statuses
         and (code_pattern is None or any(code_pattern.fullmatch(c) for c in codes))
         and (
-            message_pattern is None
-            or any(message_pattern.search(m) for m in messages)
+            message_pattern is None or any(message_pattern.search(m) for m in messages)
         )
     )
 
