@@ -155,20 +155,14 @@ class _Acceptance:
     credential: Credential
     count: int
     first_at: float
-    last_at: float
-    last_method: str
-    last_path: str
-    last_status: int
+    last: tuple[float, str, str, int]
+    """When, with which method, on which path and with which status it was
+    last accepted."""
 
     def use(self) -> CredentialUse:
+        at, method, path, status = self.last
         return CredentialUse(
-            credential=self.credential,
-            count=self.count,
-            first_at=self.first_at,
-            last_at=self.last_at,
-            last_method=self.last_method,
-            last_path=self.last_path,
-            last_status=self.last_status,
+            self.credential, self.count, self.first_at, at, method, path, status
         )
 
 
@@ -219,7 +213,7 @@ class History:
             accepted = tuple(
                 tally.use()
                 for key, tally in place.accepted.items()
-                if key in fingerprints and tally.last_at < exchange.at
+                if key in fingerprints and tally.last[0] < exchange.at
             )
             refusals = tuple(r for r in place.refusals if r.at < exchange.at)
         return Recall(
@@ -245,17 +239,12 @@ class History:
 
     def _remember_acceptance(self, exchange: Exchange) -> None:
         accepted = self._place(exchange).accepted
+        last = (exchange.at, exchange.method, exchange.path, exchange.status)
         for credential in exchange.credentials:
             tally = accepted.get(credential.fingerprint)
             if tally is None:
                 accepted[credential.fingerprint] = _Acceptance(
-                    credential,
-                    1,
-                    exchange.at,
-                    exchange.at,
-                    exchange.method,
-                    exchange.path,
-                    exchange.status,
+                    credential, 1, exchange.at, last
                 )
                 if len(accepted) > ACCEPTED_PER_PLACE:
                     accepted.popitem(last=False)
@@ -263,10 +252,7 @@ class History:
             accepted.move_to_end(credential.fingerprint)
             tally.credential = credential  # where it travelled this time
             tally.count += 1
-            tally.last_at = exchange.at
-            tally.last_method = exchange.method
-            tally.last_path = exchange.path
-            tally.last_status = exchange.status
+            tally.last = last
 
     def _remember_redirect(self, exchange: Exchange) -> None:
         assert exchange.location is not None
