@@ -455,15 +455,9 @@ def needs_of(signature: Signature) -> frozenset[str]:
 @trait_finder
 def signature_traits(ev: Evidence) -> frozenset[str]:
     """'code:CAUSE', 'message:CAUSE' and 'fields:CAUSE' for each signature whose
-    pattern matches the server's error code, message or body fields. A server
-    answers every refusal of a kind with the same code and, usually, the same
-    words, so each set is worked out once per distinct input, not per flow."""
+    pattern matches the server's error code, message or body fields."""
     fields = ev.body.fields if ev.body is not None else ()
-    return (
-        _code_traits(_codes(ev))
-        | _message_traits(_messages(ev))
-        | (_field_traits(fields) if fields else frozenset())
-    )
+    return _answer_traits(_codes(ev), _messages(ev), fields)
 
 
 _CODE_PATTERNS = tuple(
@@ -481,29 +475,30 @@ _FIELD_PATTERNS = tuple(
 )
 
 
-@memo.recent(64, 1024)
-def _code_traits(codes: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(
+@memo.recent(64, 8192)
+def _answer_traits(
+    codes: tuple[str, ...],
+    messages: tuple[str, ...],
+    fields: tuple[tuple[str, str], ...],
+) -> frozenset[str]:
+    """Every signature pattern tested against one answer. A server answers
+    every refusal of a kind with the same code and, usually, the same words, so
+    this runs once per distinct answer, not once per flow."""
+    found = {
         trait
         for trait, pattern in _CODE_PATTERNS
         if any(pattern.fullmatch(code) for code in codes)
-    )
-
-
-@memo.recent(64, 4096)
-def _message_traits(messages: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(
+    }
+    found.update(
         trait
         for trait, pattern in _MESSAGE_PATTERNS
         if any(pattern.search(message) for message in messages)
     )
-
-
-@memo.recent(64, 4096)
-def _field_traits(fields: tuple[tuple[str, str], ...]) -> frozenset[str]:
-    return frozenset(
-        trait for trait, wanted in _FIELD_PATTERNS if _fields_match(wanted, fields)
-    )
+    if fields:
+        found.update(
+            trait for trait, wanted in _FIELD_PATTERNS if _fields_match(wanted, fields)
+        )
+    return frozenset(found)
 
 
 for _signature in SIGNATURES:
