@@ -33,9 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from mitmproxy import connection, ctx, http
 from mitmproxy import flow as mitm_flow
-from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
-from mitmproxy.proxy.server_hooks import ServerConnectionHookData
-from mitmproxy.tls import TlsData
 from OpenSSL import SSL
 
 from authdiag import tls
@@ -43,8 +40,13 @@ from authdiag.findings import ANNOTATION_VERSION, METADATA_KEY
 from authdiag.tls import AppTls, TlsObservation, UpstreamTls
 
 if TYPE_CHECKING:
-    # Only for annotations: the engine imports the rules, which import evidence,
-    # which reads the observations stored here.
+    # Only for annotations. The engine imports the rules, which import evidence,
+    # which reads the observations stored here; mitmproxy's hook data types
+    # bring in its options and proxy machinery, which `authdiag report` does
+    # not need to start.
+    from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+    from mitmproxy.tls import TlsData
+
     from authdiag.engine import Diagnosis
 
 logger = logging.getLogger(__name__)
@@ -351,6 +353,10 @@ def _report_closes_after_alerts(conn: SSL.Connection) -> None:
 async def _report_app_refusal(flow: http.HTTPFlow, refusal: AppTls, error: str) -> None:
     """Give the CONNECT flow its observation and an error, then fire the error
     hook, so that authdiag diagnoses it and -w saves it like any failed flow."""
+    # Imported here, in the live proxy: mitmproxy's HTTP layer pulls in its
+    # whole proxy stack, half a second that `authdiag report` need not wait.
+    from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
+
     try:
         record_observation(flow, TlsObservation(app=refusal))
         flow.error = mitm_flow.Error(error)
