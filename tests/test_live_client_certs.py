@@ -26,7 +26,7 @@ from tests.support.mtls import (
     CertApp,
     ClientPki,
     MutualTlsServer,
-    Nginx,
+    VerifyingNginx,
     bound_token,
     flow_summary,
 )
@@ -76,8 +76,10 @@ def nginx(
     pki: ClientPki,
     cert_app: CertApp,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Nginx]:
-    with Nginx(tmp_path_factory.mktemp("nginx"), trust_ca, pki, cert_app) as server:
+) -> Iterator[VerifyingNginx]:
+    with VerifyingNginx(
+        tmp_path_factory.mktemp("nginx"), trust_ca, pki, cert_app
+    ) as server:
         yield server
 
 
@@ -90,7 +92,7 @@ def proxy_for(
     tmp_path_factory: pytest.TempPathFactory,
     tls13_server: MutualTlsServer,
     tls12_server: MutualTlsServer,
-    nginx: Nginx,
+    nginx: VerifyingNginx,
 ) -> Iterator[ProxyFor]:
     """``proxy_for(*args)``: a mitmdump with the addon and these extra arguments,
     started on first use and stopped (before the servers) when the module ends."""
@@ -231,7 +233,7 @@ def test_tls12_refusal_without_a_certificate_is_a_handshake_failure(
 
 
 def test_nginx_page_for_a_missing_certificate_is_diagnosed_with_its_ca_names(
-    mitmdump: Mitmdump, nginx: Nginx, pki: ClientPki, tmp_path: Path
+    mitmdump: Mitmdump, nginx: VerifyingNginx, pki: ClientPki, tmp_path: Path
 ) -> None:
     result, flow, since = request_through(
         mitmdump, nginx.url(nginx.port_on), tmp_path, "nginx-on-none"
@@ -246,7 +248,7 @@ def test_nginx_page_for_a_missing_certificate_is_diagnosed_with_its_ca_names(
 
 
 def test_an_app_401_behind_optional_verification_points_at_the_certificate(
-    mitmdump: Mitmdump, nginx: Nginx, tmp_path: Path
+    mitmdump: Mitmdump, nginx: VerifyingNginx, tmp_path: Path
 ) -> None:
     result, flow, since = request_through(
         mitmdump, nginx.url(nginx.port_optional), tmp_path, "nginx-optional"
@@ -320,7 +322,7 @@ def test_nginx_certificate_error_page_is_explained_by_the_certificate(
     cause: str,
     proxy_for: ProxyFor,
     pki: ClientPki,
-    nginx: Nginx,
+    nginx: VerifyingNginx,
     tmp_path: Path,
 ) -> None:
     # nginx says only 'The SSL certificate error'; the certificate, judged at the
@@ -338,7 +340,7 @@ def test_a_valid_certificate_passes_with_no_finding(
     proxy_for: ProxyFor,
     pki: ClientPki,
     tls13_server: MutualTlsServer,
-    nginx: Nginx,
+    nginx: VerifyingNginx,
     tmp_path: Path,
 ) -> None:
     proxy = proxy_for(*client_certs(pki.valid.path))

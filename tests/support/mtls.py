@@ -6,7 +6,7 @@ clientAuth usage, revoked) plus a valid one, and the CA's revocation list.
 ``MutualTlsServer`` is a Python ``ssl`` server that requires a client certificate
 at TLS 1.2 or 1.3, checks the CRL (VERIFY_CRL_CHECK_LEAF), and after a failed
 handshake closes its side the way servers do after a fatal alert (RFC 8446 §6.2)
-while still reading what mitmproxy sent. ``Nginx`` runs Debian's nginx with
+while still reading what mitmproxy sent. ``VerifyingNginx`` runs Debian's nginx with
 ``ssl_verify_client on`` and ``optional`` in front of ``CertApp``, a tiny app that
 answers 401 without a verified certificate. Everything listens on 127.0.0.1 on
 ports picked at start and is stopped by the fixtures, nginx by its PID.
@@ -17,16 +17,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import shutil
 import socket
 import ssl
-import subprocess
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import jwt
 import trustme
@@ -34,12 +30,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from tests.support.proxy import free_port
+from tests.support.nginx import Nginx
 from tests.support.servers import HOST, _Handler, _Running, _TrackingHTTPServer
 
 from authdiag.tls import thumbprint
 
-NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
 BOUND_TOKEN_KEY = "authdiag-mtls-test-key-0123456789abcdef"
 """HS256 key of the resource server that checks certificate-bound tokens."""
 ENVOY_TLS_503 = (
@@ -333,25 +328,7 @@ class CertApp(_Running):
         return f"http://{HOST}:{self.port}{path}"
 
 
-NGINX_CONF = """\
-daemon off;
-master_process off;
-pid {root}/nginx.pid;
-error_log {root}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-{servers}
-}}
-"""
-NGINX_SERVER = """\
-    server {{
-        listen {host}:{port} ssl;
+VERIFYING_SERVER = """\
         ssl_certificate {root}/server.pem;
         ssl_certificate_key {root}/server.key;
         ssl_client_certificate {client_ca};
@@ -361,100 +338,44 @@ NGINX_SERVER = """\
             proxy_set_header X-Client-Verify $ssl_client_verify;
             proxy_set_header X-Client-DN $ssl_client_s_dn;
         }}
-    }}
 """
 
 
-class Nginx:
-    """Debian's nginx with ssl_verify_client on (``port_on``) and optional
-    (``port_optional``), its config and logs in ``root``; stopped by its PID."""
+class VerifyingNginx(Nginx):
+    """Debian's nginx in front of ``app`` with ssl_verify_client on
+    (``port_on``) and optional (``port_optional``), its certificate from
+    ``server_ca``, its config and logs in ``root``."""
 
     def __init__(
         self, root: Path, server_ca: trustme.CA, pki: ClientPki, app: CertApp
     ) -> None:
-        self.root = root
-        self.server_ca = server_ca
-        self.pki = pki
-        self.app = app
-        self.port_on = 0
-        self.port_optional = 0
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def write_config(self) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        leaf = self.server_ca.issue_cert("localhost", HOST)
-        leaf.cert_chain_pems[0].write_to_path(str(self.root / "server.pem"))
-        leaf.private_key_pem.write_to_path(str(self.root / "server.key"))
-        servers = "".join(
-            NGINX_SERVER.format(
+        root.mkdir(parents=True, exist_ok=True)
+        leaf = server_ca.issue_cert("localhost", HOST)
+        leaf.cert_chain_pems[0].write_to_path(str(root / "server.pem"))
+        leaf.private_key_pem.write_to_path(str(root / "server.key"))
+        blocks = [
+            VERIFYING_SERVER.format(
                 host=HOST,
-                port=port,
-                root=self.root,
-                client_ca=self.pki.ca_path,
+                root=root,
+                client_ca=pki.ca_path,
                 mode=mode,
-                app_port=self.app.port,
+                app_port=app.port,
             )
-            for port, mode in ((self.port_on, "on"), (self.port_optional, "optional"))
-        )
-        conf = self.root / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(root=self.root, servers=servers))
-        return conf
+            for mode in ("on", "optional")
+        ]
+        # One process as this user: the key stays in the test's private folder.
+        super().__init__(root, *blocks, listen_options=" ssl", single_process=True)
 
-    def start(self, timeout: float = 10.0) -> Self:
-        self.port_on, self.port_optional = free_port(), free_port()
-        conf = self.write_config()
-        startup_log = self.root / "error.log"
-        command = [str(NGINX), "-p", str(self.root), "-c", str(conf)]
-        command += ["-e", str(startup_log)]
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + timeout
-        while not (
-            self._listening(self.port_on) and self._listening(self.port_optional)
-        ):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"nginx did not start: {self.error_log()}")
-            time.sleep(0.05)
-        return self
+    @property
+    def port_on(self) -> int:
+        return self.ports[0]
 
-    def _listening(self, port: int) -> bool:
-        try:
-            with socket.create_connection((HOST, port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def error_log(self) -> str:
-        path = self.root / "error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()  # SIGTERM to this PID: nginx's fast shutdown
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    @property
+    def port_optional(self) -> int:
+        return self.ports[1]
 
     def url(self, port: int, path: str = "/") -> str:
         return f"https://{HOST}:{port}{path}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def flow_summary(annotation: dict[str, object] | None) -> str:

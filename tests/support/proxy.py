@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -28,6 +27,7 @@ import requests
 from mitmproxy import http
 from mitmproxy.exceptions import FlowReadException
 from mitmproxy.io import FlowReader
+from tests.support.started import Started
 
 HOST = "127.0.0.1"
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
@@ -75,7 +75,7 @@ class MitmdumpError(RuntimeError):
     """mitmdump did not start, or did not save what was expected."""
 
 
-class Mitmdump:
+class Mitmdump(Started):
     """One mitmdump subprocess and the files it writes under ``workdir``.
 
     ``script`` is the addon to load (None runs mitmdump without one, which the
@@ -227,17 +227,6 @@ class Mitmdump:
                 process.kill()
                 process.wait()
         return process.returncode
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- what clients need --------------------------------------------------------
 

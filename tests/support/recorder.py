@@ -13,15 +13,16 @@ import socket
 import ssl
 import threading
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Self
+
+from tests.support.started import Started
 
 HOST = "127.0.0.1"
 MAX_REQUEST = 4 << 20
 """Largest request read, headers and body (the tests send far less)."""
 
 
-class RecordingServer:
+class RecordingServer(Started):
     """``responses`` maps a path (without query) to the raw response sent for it.
 
     ``received[case]`` lists the raw requests whose query carries ``case=<case>``,
@@ -61,17 +62,6 @@ class RecordingServer:
         self._socket.close()
         for thread in self._threads:
             thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _serve(self) -> None:
         while not self._stopping.is_set():

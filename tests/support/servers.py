@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import urlencode, urlsplit
 
 import jwt
 import trustme
+from tests.support.started import Started
 
 HOST = "127.0.0.1"
 
@@ -228,7 +228,7 @@ class _TrackingHTTPServer(ThreadingHTTPServer):
         pass
 
 
-class _Running:
+class _Running(Started):
     """Start/stop of a _TrackingHTTPServer on its own thread."""
 
     _httpd: _TrackingHTTPServer
@@ -256,17 +256,6 @@ class _Running:
         self._httpd.server_close()  # joins the handler threads
         self._thread.join(timeout=5)
         self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):
