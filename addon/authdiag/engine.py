@@ -77,9 +77,10 @@ def rules_for(ev: Evidence) -> Chosen:
     return chosen
 
 
-MAX_CHOICES = 4096
-"""Choices kept at most (each a pair of short lists); the traits are a fixed
-vocabulary, so real traffic makes a few dozen."""
+MAX_CHOICES = 1024
+"""Choices kept at most, each a pair of short lists (up to about 3 KB with its key,
+so at most 3 MB); the traits are a fixed vocabulary, so real traffic makes a
+few dozen."""
 
 
 class _Choices:
