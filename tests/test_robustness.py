@@ -61,6 +61,12 @@ ADDON_SCRIPT = REPO / "addon" / "diag.py"
 # In CI the examples are the same on every run, so that a red build is never a
 # coin toss; on a developer's machine Hypothesis keeps exploring.
 DETERMINISTIC = bool(os.environ.get("CI"))
+WHOLE_FLOWS = settings(
+    deadline=None,
+    derandomize=DETERMINISTIC,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+"""For tests that draw whole flows: slow to make, and large by design."""
 
 ANNOTATION_FIELDS = frozenset({"metadata", "comment", "marked"})
 """The only parts of a flow authdiag may write to (plus 'modified' bookkeeping)."""
@@ -430,12 +436,7 @@ def written_by_authdiag(flow: http.HTTPFlow, errors: ErrorRecords) -> str:
     return json.dumps(annotation, default=repr) + flow.comment + str(errors.messages())
 
 
-@settings(
-    max_examples=250,
-    deadline=None,
-    derandomize=DETERMINISTIC,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@settings(WHOLE_FLOWS, max_examples=250)
 @given(data=st.data())
 def test_no_flow_breaks_a_hook_or_is_changed_by_one(
     proxy: Proxy, data: st.DataObject
@@ -471,12 +472,7 @@ error_texts = (
 )
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=DETERMINISTIC,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@settings(WHOLE_FLOWS, max_examples=300)
 @given(data=st.data())
 def test_choosing_rules_by_traits_loses_no_finding(data: st.DataObject) -> None:
     """The engine runs only the rules whose needs a flow's traits meet: a need
@@ -588,12 +584,7 @@ def test_any_request_time_still_gives_a_diagnosis(proxy: Proxy, when: float) -> 
     assert flow.metadata["authdiag"]["findings"]
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=DETERMINISTIC,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@settings(WHOLE_FLOWS, max_examples=60)
 @given(st.lists(flows(), min_size=1, max_size=4))
 def test_a_report_over_any_saved_flows_neither_breaks_nor_leaks(
     drawn: list[tuple[http.HTTPFlow, set[str]]],
