@@ -24,6 +24,9 @@ from tests.support.proxy import HOST, Mitmdump, MitmdumpFactory, new_case
 from tests.support.recorder import RecordingServer, read_until_closed
 
 BROKEN_RULES = Path(__file__).parent / "support" / "broken_rules.py"
+FAILING_TRAITS_QUERY = "authdiag-test=traits"
+"""What makes broken_rules.py's trait finder raise (not imported: loading that
+script registers its broken cause in this process too)."""
 
 CANARY_KEY = "ak_canary_3b1f0e9d2c7a4b6e8f00"
 CANARY_COOKIE = "sess-canary-9f8e7d6c5b4a3210"
@@ -207,21 +210,29 @@ def own_output(proxy: Mitmdump, since: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("explode", "failure"),
+    ("broken", "failure"),
     [
-        pytest.param(False, "rule forced-failure failed on", id="a-rule-raises"),
-        pytest.param(True, "could not diagnose", id="building-evidence-raises"),
+        pytest.param("rule", "rule forced-failure failed on", id="a-rule-raises"),
+        pytest.param(
+            "traits",
+            "trait finder traits_or_explode failed on",
+            id="a-trait-finder-raises",
+        ),
+        pytest.param("evidence", "could not diagnose", id="building-evidence-raises"),
     ],
 )
 def test_a_failure_inside_authdiag_is_logged_once_and_the_flow_passes(
     plain_proxy: Mitmdump,
     broken_proxy: Mitmdump,
-    explode: bool,
+    broken: str,
     failure: str,
 ) -> None:
+    explode = broken == "evidence"
     with RecordingServer(RESPONSES) as server:
         case = new_case("contained")
         url = server.url("/jwt", case) + f"&api_key={CANARY_KEY}"
+        if broken == "traits":
+            url += f"&{FAILING_TRAITS_QUERY}"
 
         def raw(target: str, host: str) -> bytes:
             request = raw_request("GET", target, host)
@@ -250,6 +261,8 @@ def test_a_failure_inside_authdiag_is_logged_once_and_the_flow_passes(
     for secret in (CANARY_KEY, CANARY_COOKIE, EXPIRED_JWT):
         assert secret not in output, "a secret reached the log with the failure"
     if not explode:
-        # One broken rule costs its own finding, not the others.
+        # One broken rule costs its own finding, not the others; a broken trait
+        # finder makes every rule run, so the verdict is the one it would be.
         causes = [f["cause"] for f in flow.metadata["authdiag"]["findings"]]
         assert causes and "forced-failure" not in causes
+        assert causes[0] == "jwt-expired", causes

@@ -13,6 +13,7 @@ instead of every rule in the catalogue.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -62,6 +63,8 @@ class Cause:
     a necessary condition the rule still checks for itself, never a sufficient one."""
 
 
+logger = logging.getLogger(__name__)
+
 CAUSES: list[Cause] = []
 """Every cause, in the order rules run; earlier causes win ties in ranking."""
 
@@ -79,8 +82,20 @@ def trait_finder(find: TraitFinder) -> TraitFinder:
 def traits_of(ev: Evidence, wanted: frozenset[str]) -> frozenset[str]:
     """The flow's traits among those ``wanted`` (the ones causes need): the
     rest, such as a challenge scheme no rule asks for, are left out so that
-    the flows a server sends map to few distinct sets."""
-    return frozenset(trait for find in TRAIT_FINDERS for trait in find(ev)) & wanted
+    the flows a server sends map to few distinct sets.
+
+    A finder that fails (a bug in authdiag) is logged, and the flow is given
+    every trait: every rule then runs, so no finding is lost to the failure."""
+    found: set[str] = set()
+    for find in TRAIT_FINDERS:
+        try:
+            found.update(find(ev))
+        except Exception:
+            logger.exception(
+                "authdiag: trait finder %s failed on %s", find.__name__, ev.url
+            )
+            return wanted
+    return frozenset(found) & wanted
 
 
 def cause(

@@ -1,9 +1,10 @@
 """A mitmproxy script that breaks authdiag on purpose, for the containment tests.
 
 Load it after the addon: ``mitmdump -s addon/diag.py -s tests/support/broken_rules.py``.
-It registers one more cause whose rule always raises, and makes building the
+It registers one more cause whose rule always raises, a trait finder that raises
+for requests whose query has ``authdiag-test=traits``, and makes building the
 evidence raise for requests that carry the header ``X-Authdiag-Test: explode``.
-Both must cost nothing but a log line: the flow passes untouched.
+Each must cost nothing but a log line: the flow passes untouched.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 from mitmproxy import http
 
 from authdiag import evidence
-from authdiag.catalogue import cause
+from authdiag.catalogue import cause, trait_finder
 
 EXPLODE_HEADER = "X-Authdiag-Test"
+FAILING_TRAITS_QUERY = "authdiag-test=traits"
 
 
 class ForcedFailure(RuntimeError):
@@ -31,6 +33,13 @@ class ForcedFailure(RuntimeError):
 )
 def always_fails(ev: evidence.Evidence) -> None:
     raise ForcedFailure("forced failure of a rule")
+
+
+@trait_finder
+def traits_or_explode(ev: evidence.Evidence) -> list[str]:
+    if FAILING_TRAITS_QUERY in ev.url:
+        raise ForcedFailure("forced failure while naming a flow's traits")
+    return []
 
 
 _from_flow = evidence.from_flow
