@@ -747,9 +747,10 @@ def test_a_place_is_what_split_url_makes_of_the_pretty_url(
     st.sampled_from(["HTTP/1.1", "HTTP/2.0"]),
     st.text("aZ.:[]ü1-_ ", max_size=24),
     st.text("/ab?=&#%*", max_size=20),
+    st.sampled_from(["", "second.example", "Host"]),
 )
 def test_the_pretty_host_and_url_are_mitmproxys(
-    scheme: str, version: str, host: str, path: str
+    scheme: str, version: str, host: str, path: str, repeated_host: str
 ) -> None:
     """observe.pretty_host and pretty_url reuse a parsed Host (same result)."""
     request = http.Request.make("GET", f"{scheme}://backend.internal:8080/")
@@ -759,7 +760,11 @@ def test_the_pretty_host_and_url_are_mitmproxys(
         request.headers["Host"] = host
         if version == "HTTP/2.0":
             request.authority = host
+    if repeated_host:
+        # A second Host field, spelled in another case: mitmproxy folds them.
+        request.headers.fields += ((b"HOST", repeated_host.encode()),)
 
+    assert observe.host_header(request) == request.host_header
     assert observe.pretty_host(request) == request.pretty_host
     assert observe.pretty_url(request) == request.pretty_url
 

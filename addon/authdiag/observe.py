@@ -79,18 +79,29 @@ def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
     return tuple(mitm_url.decode(query))
 
 
+def host_header(request: http.Request) -> str | None:
+    """mitmproxy's ``request.host_header``, read from the raw fields: mitmproxy's
+    ``Headers`` lower-cases every field name on each lookup, and a refused flow
+    asks for its host three times."""
+    data = request.data
+    if data.http_version in _HTTP2_AND_3:
+        return request.host_header  # :authority, decoded with IDNA by mitmproxy
+    values = [value for name, value in data.headers.fields if name.lower() == b"host"]
+    return decoded(b", ".join(values)) if values else None
+
+
 def pretty_host(request: http.Request) -> str:
     """mitmproxy's ``request.pretty_host``: the host of the Host header (or
     :authority), else the connection's. mitmproxy parses the header anew on every
     call, checking it with IDNA; the parse of a recent one is reused here."""
-    authority = request.host_header
+    authority = host_header(request)
     return _authority(authority)[0] if authority else request.host
 
 
 def pretty_url(request: http.Request) -> str:
     """mitmproxy's ``request.pretty_url``, with the Host header parsed as in
     ``pretty_host``."""
-    authority = request.host_header
+    authority = host_header(request)
     if request.first_line_format == "authority" or not authority:
         return request.pretty_url
     host, port = _authority(authority)
