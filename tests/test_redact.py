@@ -1,6 +1,15 @@
 """Fingerprints and scrubbing: secrets never leave in full."""
 
-from authdiag.redact import describe_password, describe_token, fingerprint, scrub
+from hypothesis import given
+from hypothesis import strategies as st
+
+from authdiag.redact import (
+    describe_password,
+    describe_token,
+    fingerprint,
+    scrub,
+    scrub_lines,
+)
 
 TOKEN = "tok_live_0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -46,3 +55,20 @@ def test_text_that_merely_shares_a_start_with_a_secret_is_kept() -> None:
 
 def test_secrets_too_short_to_matter_are_not_replaced_in_ordinary_words() -> None:
     assert scrub("the password is wrong", ("is",)) == "the password is wrong"
+
+
+def test_the_lines_of_a_finding_are_scrubbed_each_as_scrub_does() -> None:
+    lines = ["summary", f"body: 'bad token {TOKEN}'", f"cut {TOKEN[:12]}…", "fix"]
+    assert scrub_lines(lines, (TOKEN,)) == [scrub(line, (TOKEN,)) for line in lines]
+    assert scrub_lines(lines[2:], (TOKEN,))[0] == f"cut <{fingerprint(TOKEN)}>…"
+
+
+@given(
+    st.lists(st.text("ab\n…", max_size=12), max_size=5),
+    st.lists(st.text("ab\n", min_size=1, max_size=10), max_size=3),
+)
+def test_scrubbing_lines_at_once_changes_nothing_but_the_cost(
+    lines: list[str], secrets: list[str]
+) -> None:
+    ordered = tuple(sorted(set(secrets), key=len, reverse=True))
+    assert scrub_lines(lines, ordered) == [scrub(line, ordered) for line in lines]

@@ -9,7 +9,7 @@ from authdiag import rules  # noqa: F401  (registers the rules in the catalogue)
 from authdiag.catalogue import CAUSES, Cause, traits_of
 from authdiag.evidence import Evidence
 from authdiag.findings import Confidence, Finding
-from authdiag.redact import encodable, scrub
+from authdiag.redact import encodable, scrub_lines
 
 logger = logging.getLogger(__name__)
 
@@ -151,17 +151,22 @@ realm the server sent, quoted back) is cut, and says how much was cut."""
 def _presentable(finding: Finding, ev: Evidence) -> Finding:
     """The finding with every secret scrubbed and every line of bounded length."""
 
-    def shown(line: str) -> str:
+    lines: list[str] = [finding.summary, *finding.evidence, *finding.fix]
+    if ev.secrets:
         # Rules never format secrets, but server text (an error body, a
         # challenge) may echo the credential back: the last line of defence.
-        line = encodable(scrub(line, ev.secrets) if ev.secrets else line)
-        if len(line) <= MAX_LINE:
-            return line
-        return f"{line[:MAX_LINE]}… [{len(line) - MAX_LINE:,} more characters]"
-
+        lines = scrub_lines(lines, ev.secrets)
+    shown = [_bounded(encodable(line)) for line in lines]
+    evidence_end = 1 + len(finding.evidence)
     return replace(
         finding,
-        summary=shown(finding.summary),
-        evidence=tuple(shown(line) for line in finding.evidence),
-        fix=tuple(shown(line) for line in finding.fix),
+        summary=shown[0],
+        evidence=tuple(shown[1:evidence_end]),
+        fix=tuple(shown[evidence_end:]),
     )
+
+
+def _bounded(line: str) -> str:
+    if len(line) <= MAX_LINE:
+        return line
+    return f"{line[:MAX_LINE]}… [{len(line) - MAX_LINE:,} more characters]"

@@ -9,6 +9,7 @@ the issuer (``ghp_``, ``xoxb-``, ``sk_live_``); passwords show nothing at all.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from authdiag import memo
 
@@ -52,6 +53,19 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
         if text.endswith(TRUNCATION_MARK) and len(secret) >= MIN_ECHO:
             text = _scrub_cut_echo(text, secret)
     return text
+
+
+def scrub_lines(lines: Sequence[str], secrets: tuple[str, ...]) -> list[str]:
+    """``scrub`` over the lines of one finding. Almost always no line holds a
+    secret, and one search of their joined text shows that at once; only a
+    line cut short may then still end in the start of one."""
+    joined = "\n".join(lines)
+    if any(len(secret) >= 4 and secret in joined for secret in secrets):
+        return [scrub(line, secrets) for line in lines]
+    return [
+        scrub(line, secrets) if line.endswith(TRUNCATION_MARK) else line
+        for line in lines
+    ]
 
 
 TRUNCATION_MARK = "…"
