@@ -858,6 +858,9 @@ def hostile_flows(size: int) -> dict[str, Callable[[], http.HTTPFlow]]:
             url="https://api.example.com/x?"
             + "&".join(f"api_key=k{i:012d}" for i in range(count))
         ),
+        "URL: <1 MB path>": lambda: refused_flow(
+            url="https://api.example.com/" + "p" * size
+        ),
         "body: <deeply nested JSON>": lambda: refused_flow(
             body=b"[" * (size // 2) + b"]" * (size // 2), response_headers=json_type
         ),
@@ -896,13 +899,16 @@ def test_hostile_sizes_are_read_in_linear_time(proxy: Proxy, part: str) -> None:
 
 @pytest.mark.parametrize("part", HOSTILE)
 def test_what_authdiag_writes_stays_small_whatever_it_read(
-    proxy: Proxy, part: str
+    proxy: Proxy, part: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     flow = hostile_flows(MB)[part]()
-    with authdiag_errors() as errors:
+    with authdiag_errors() as errors, caplog.at_level(logging.INFO, "authdiag"):
         proxy.cycle(flow)
 
     assert errors.messages() == []
     annotation = json.dumps(flow.metadata["authdiag"])
     assert len(annotation) < 32 * 1024, f"{part}: a {len(annotation)}-byte annotation"
     assert len(flow.comment) < 2048
+    logged = [record.getMessage() for record in caplog.records]
+    assert any(" → " in line for line in logged), "no diagnosis line"
+    assert all(len(line) < 4096 for line in logged), f"{part}: a long log line"

@@ -20,7 +20,7 @@ from mitmproxy import command, ctx, exceptions, flow, http
 
 from authdiag import evidence, observe, tlswatch
 from authdiag.describe import request_credentials
-from authdiag.engine import Diagnosis, diagnose
+from authdiag.engine import Diagnosis, bounded, diagnose
 from authdiag.findings import ANNOTATION_VERSION, METADATA_KEY
 from authdiag.history import Exchange, History
 from authdiag.redact import encodable, scrub
@@ -261,7 +261,7 @@ class AuthDiag:
             "authdiag: %s %s %s → %s (%s): %s",
             ev.status if ev.status is not None else "no response",
             ev.method,
-            ev.url,
+            bounded(ev.url),  # a path of a megabyte is not a log line
             verdict.cause,
             verdict.confidence.label,
             verdict.summary,

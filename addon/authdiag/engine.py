@@ -156,7 +156,7 @@ def _presentable(finding: Finding, ev: Evidence) -> Finding:
         # Rules never format secrets, but server text (an error body, a
         # challenge) may echo the credential back: the last line of defence.
         lines = scrub_lines(lines, ev.secrets)
-    shown = [_bounded(encodable(line)) for line in lines]
+    shown = [bounded(encodable(line)) for line in lines]
     evidence_end = 1 + len(finding.evidence)
     return replace(
         finding,
@@ -166,7 +166,8 @@ def _presentable(finding: Finding, ev: Evidence) -> Finding:
     )
 
 
-def _bounded(line: str) -> str:
+def bounded(line: str) -> str:
+    """The line if it is at most MAX_LINE long, else its start and how much is cut."""
     if len(line) <= MAX_LINE:
         return line
     return f"{line[:MAX_LINE]}… [{len(line) - MAX_LINE:,} more characters]"
