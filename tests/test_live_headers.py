@@ -26,7 +26,7 @@ from tests.support.proxy import (
     new_case,
     with_case,
 )
-from tests.support.reports import rendered_reports
+from tests.support.reports import assert_no_secret_leaked
 from tests.support.servers import (
     PASSWORD,
     USER,
@@ -59,23 +59,6 @@ def findings_of(flow: http.HTTPFlow) -> list[dict[str, object]]:
     findings: list[dict[str, object]] = annotation["findings"]
     assert findings, f"annotation without findings on {flow.request.url}"
     return findings
-
-
-def assert_no_secret_leaked(
-    proxy: Mitmdump, flow: http.HTTPFlow, secrets: Iterable[str]
-) -> None:
-    """No credential the client sent appears whole where a person or a file sees
-    it: the metadata (saved with the flow), the comment, the proxy's log, and
-    `authdiag report` over the saved flow in every format."""
-    places = {
-        "flow.metadata": json.dumps(flow.metadata, default=repr),
-        "flow.comment": flow.comment,
-        "mitmdump log": proxy.log(),
-        **rendered_reports([flow]),
-    }
-    for secret in secrets:
-        for where, text in places.items():
-            assert secret not in text, f"a credential leaked into {where}"
 
 
 def assert_diagnosed(
