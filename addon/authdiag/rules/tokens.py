@@ -118,8 +118,9 @@ def jwt_malformed(ev: Evidence) -> Conclusion | None:
         fix=(
             "Send the token exactly as the issuer returned it: a truncated copy, a "
             "URL-encoded token or an added character all break it.",
-            'Decode it locally to check (jwt.io or `python -c "import jwt; '
-            "print(jwt.decode(TOKEN, options={'verify_signature': False}))\"`).",
+            "Decode it on your own machine, not on a website that would then hold "
+            'a live token: `python -c "import jwt; '
+            "print(jwt.decode(TOKEN, options={'verify_signature': False}))\"`.",
         ),
         fault=Fault.CLIENT,
     )
