@@ -99,9 +99,12 @@ def main() -> None:
             leeway=diag.leeway,
             history=recalled,
         )
-        timed(samples["choice"], engine.rules_for, ev)
         verdict = timed(samples["diagnosis"], engine.diagnose, ev).verdict
         assert verdict is not None
+        # On evidence of its own: the helpers a choice runs keep what they
+        # work out in the evidence, which would spare the diagnosis that work.
+        fresh = evidence.from_flow(flow, leeway=diag.leeway, history=recalled)
+        timed(samples["choice"], engine.rules_for, fresh)
         timed(samples["annotate"], diag.annotate, flow, exchange)
         addon_module.logger.disabled = True
         quiet = refused.copy()
