@@ -79,8 +79,8 @@ def assert_diagnosed(
     assert causes[0] == cause, f"verdict {causes[0]!r}, all findings: {causes}"
     assert flow.marked, "a refusal worth acting on is marked"
     assert flow.comment, "a diagnosed flow carries a comment"
-    # TODO: check the level too once the log format is settled; mitmdump's terminal
-    # log does not print level names, so the cause id is what can be matched.
+    # mitmdump's terminal log prints no level names: the levels are checked by
+    # test_a_refusal_is_logged_at_warning_and_a_handshake_at_info.
     proxy.wait_for_record(cause, since=since)
     assert_no_secret_leaked(proxy, flow, secrets)
 
@@ -376,6 +376,39 @@ def test_a_digest_handshake_is_routine_and_ends_unannotated(
     assert result.returncode == 0, result.stderr
     assert result.status == 200
     assert_routine_digest_handshake(mitmdump, case)
+
+
+LOG_LEVELS_SCRIPT = Path(__file__).parent / "support" / "log_levels.py"
+
+
+def test_a_refusal_is_logged_at_warning_and_a_handshake_at_info(
+    mitmdump_factory: MitmdumpFactory,
+    refusing_server: RefusingServer,
+    tokens: TokenMinter,
+    tmp_path: Path,
+) -> None:
+    levels = tmp_path / "levels.log"
+    proxy = mitmdump_factory(
+        ["-s", str(LOG_LEVELS_SCRIPT), "--set", f"log_levels_file={levels}"]
+    )
+    handshake_case, refusal_case = new_case("level-digest"), new_case("level-jwt")
+    with client_session(proxy) as session:
+        handshake = session.get(
+            refusing_server.url("/digest", handshake_case),
+            auth=HTTPDigestAuth(USER, PASSWORD),
+        )
+        refused = session.get(
+            refusing_server.url("/bearer", refusal_case),
+            headers={"Authorization": f"Bearer {tokens.expired()}"},
+        )
+
+    assert handshake.status_code == 200 and refused.status_code == 401
+    proxy.flow_for(refusal_case)  # saved after it was diagnosed and logged
+    records = levels.read_text(encoding="utf-8").splitlines()
+    assert [r.split(" ", 1)[0] for r in records if refusal_case in r] == ["WARNING"]
+    assert "→ jwt-expired (" in next(r for r in records if refusal_case in r)
+    assert [r.split(" ", 1)[0] for r in records if handshake_case in r] == ["INFO"]
+    assert "→ challenge-handshake (" in next(r for r in records if handshake_case in r)
 
 
 def test_an_expired_digest_nonce_is_digest_stale_nonce(
