@@ -236,7 +236,7 @@ def diagnosed() -> Iterator[Diagnose]:
 
 DEFAULT_OPTIONS = {
     "authdiag_marker": ":lock:",
-    "authdiag_leeway": 0,
+    "authdiag_leeway": "0",
     "authdiag_statuses": "401,403,407",
 }
 
@@ -308,7 +308,7 @@ def test_leeway_lets_a_token_expired_moments_ago_pass_as_unexpired(
         )
 
     strict = diagnosed(build())
-    lenient = diagnosed(build(), authdiag_leeway=60)
+    lenient = diagnosed(build(), authdiag_leeway="60")
     assert strict.metadata["authdiag"]["findings"][0]["cause"] == "jwt-expired"
     assert lenient.metadata["authdiag"]["findings"][0]["cause"] == "token-rejected"
 
@@ -439,7 +439,10 @@ def test_a_failing_rule_is_contained_and_logged_with_the_url(
     [
         ("authdiag_statuses", "401,abc", "authdiag_statuses"),
         ("authdiag_statuses", "700", "outside 100-599"),
-        ("authdiag_leeway", -5, "authdiag_leeway"),
+        ("authdiag_leeway", "-5", "authdiag_leeway: '-5' is not a finite"),
+        ("authdiag_leeway", "abc", "authdiag_leeway: 'abc' is not a number"),
+        ("authdiag_leeway", "nan", "authdiag_leeway"),
+        ("authdiag_marker", "lock", "authdiag_marker: 'lock' is not an emoji"),
     ],
 )
 def test_bad_option_values_fail_naming_the_option(

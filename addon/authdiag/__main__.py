@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from authdiag.addon import parse_statuses
+from authdiag.addon import parse_seconds, parse_statuses
 from authdiag.catalogue import CAUSES, find_cause
 from authdiag.engine import diagnose  # noqa: F401  (registers the rules)
 from authdiag.render import RENDERERS
@@ -120,12 +120,9 @@ def cause_id(text: str) -> str:
 
 def seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative; give seconds >= 0")
-    return value
+        return parse_seconds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def statuses(text: str) -> frozenset[int]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mitmproxy import command, ctx, exceptions, flow, http
+from mitmproxy.utils import emoji
 
 from authdiag import evidence, observe, tlswatch
 from authdiag.describe import request_credentials
@@ -52,6 +53,18 @@ def parse_statuses(spec: str) -> frozenset[int]:
     return frozenset(statuses)
 
 
+def parse_seconds(text: str) -> float:
+    """Parse a tolerance such as '30' or '2.5' into seconds, refusing what is
+    not a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{text!r} is not a finite number of seconds >= 0")
+    return value
+
+
 class AuthDiag:
     """Annotate refused flows with their likely cause, the evidence and the fix."""
 
@@ -77,8 +90,10 @@ class AuthDiag:
         )
         loader.add_option(
             "authdiag_leeway",
-            int,
-            0,
+            # A string checked in configure: an int option that fails to parse
+            # at startup makes mitmproxy drop the whole script without a word.
+            str,
+            "0",
             "Seconds of tolerance when judging a token's exp, nbf and iat against "
             "the request's time (servers commonly allow 0 to 300).",
         )
@@ -107,14 +122,20 @@ class AuthDiag:
                     f"authdiag_statuses: {e}; expected e.g. '401,403,407'"
                 ) from None
         if "authdiag_leeway" in updated:
-            leeway = ctx.options.authdiag_leeway
-            if leeway < 0:
+            try:
+                self.leeway = parse_seconds(ctx.options.authdiag_leeway)
+            except ValueError as e:
                 raise exceptions.OptionsError(
-                    f"authdiag_leeway: {leeway} is negative; give seconds >= 0"
-                )
-            self.leeway = float(leeway)
+                    f"authdiag_leeway: {e}; expected e.g. '30'"
+                ) from None
         if "authdiag_marker" in updated:
-            self.marker = ctx.options.authdiag_marker
+            marker = ctx.options.authdiag_marker
+            if marker and marker not in emoji.emoji:
+                raise exceptions.OptionsError(
+                    f"authdiag_marker: {marker!r} is not an emoji short name "
+                    "mitmproxy knows; expected e.g. ':lock:', or '' for none"
+                )
+            self.marker = marker
         if "authdiag_end_hanging_flows" in updated:
             self.tls_watch.end_hanging_flows = ctx.options.authdiag_end_hanging_flows
 
