@@ -2,10 +2,11 @@
 
     uv run python benchmarks/live_overhead.py [--requests 3000] [--rounds 5]
 
-A small HTTP/1.1 server on loopback, two mitmdumps in front of it (one with
-``-s addon/diag.py``, one without; both with benchmarks/hook_timer.py), and hey
-(Debian's package) sending a fixed number of keep-alive requests through one
-proxy, then the other, in alternating order each round. Throughput on a shared
+A small HTTP/1.1 server on loopback, three mitmdumps in front of it (one with
+``-s addon/diag.py``, one without, and one that imports authdiag's modules but
+adds no addon, benchmarks/modules_only.py; all with benchmarks/hook_timer.py), and
+hey (Debian's package) sending a fixed number of keep-alive requests through one
+proxy after the other, the order rotating each round. Throughput on a shared
 2-core machine swings by 20 % from round to round, so what is compared is the
 CPU time each mitmdump process spent (user + sys, /proc/PID/stat) per request,
 and the CPU time authdiag's hooks took inside it (hook_timer) as a share of
@@ -115,11 +116,20 @@ class Proxy:
         return times
 
 
-def start_proxy(name: str, with_addon: bool, workdir: Path) -> Proxy:
+SIDES = {
+    "plain": [],
+    "modules only": [REPO / "benchmarks" / "modules_only.py"],
+    "authdiag": [REPO / "addon" / "diag.py"],
+}
+"""Each mitmdump compared, by the scripts it loads besides the hook timer."""
+
+
+def start_proxy(name: str, workdir: Path) -> Proxy:
     port = free_port()
-    scripts = ["-s", str(REPO / "addon" / "diag.py")] if with_addon else []
-    scripts += ["-s", str(REPO / "benchmarks" / "hook_timer.py")]
-    hook_times = workdir / f"{name}-hooks.json"
+    scripts = []
+    for script in [*SIDES[name], REPO / "benchmarks" / "hook_timer.py"]:
+        scripts += ["-s", str(script)]
+    hook_times = workdir / f"{name.replace(' ', '-')}-hooks.json"
     command = [
         str(MITMDUMP),
         "--listen-host",
@@ -182,36 +192,33 @@ def measure(
     args: argparse.Namespace,
     workdir: Path,
 ) -> None:
-    plain = start_proxy("plain", False, workdir)
-    addon = start_proxy("authdiag", True, workdir)
+    proxies = [start_proxy(name, workdir) for name in SIDES]
+    hooks: dict[str, dict[str, list[float]]] = {}
     try:
-        for proxy in (plain, addon):  # warm-up: imports, caches, first connections
+        for proxy in proxies:  # warm-up: imports, caches, first connections
             run_hey(proxy, upstream, path, args.requests // 5)
-        ratios, per_request = [], {"plain": [], "authdiag": []}
+        per_request: dict[str, list[float]] = {name: [] for name in SIDES}
         for round_number in range(args.rounds):
-            order = (plain, addon) if round_number % 2 == 0 else (addon, plain)
-            cpu = {
-                p.name: cpu_per_request(p, upstream, path, args.requests) for p in order
-            }
-            for name, value in cpu.items():
-                per_request[name].append(value)
-            ratios.append(cpu["authdiag"] / cpu["plain"])
+            shift = round_number % len(proxies)
+            for proxy in proxies[shift:] + proxies[:shift]:
+                cpu = cpu_per_request(proxy, upstream, path, args.requests)
+                per_request[proxy.name].append(cpu)
     finally:
-        plain_hooks = plain.stop()
-        addon_hooks = addon.stop()
-    report(scenario, per_request, ratios, addon_hooks, plain_hooks)
+        for proxy in proxies:
+            hooks[proxy.name] = proxy.stop()
+    report(scenario, per_request, hooks)
 
 
 def report(
     scenario: str,
     per_request: dict[str, list[float]],
-    ratios: list[float],
-    hooks: dict[str, list[float]],
-    plain_hooks: dict[str, list[float]],
+    hooks_of: dict[str, dict[str, list[float]]],
 ) -> None:
+    hooks = hooks_of["authdiag"]
     calibration_calls, overhead_seconds = hooks.pop(TIMER_OVERHEAD)
-    plain_hooks.pop(TIMER_OVERHEAD)
-    assert not plain_hooks, "the plain mitmdump must have no authdiag hook"
+    for other in ("plain", "modules only"):
+        hooks_of[other].pop(TIMER_OVERHEAD)
+        assert not hooks_of[other], f"the {other} mitmdump must have no authdiag hook"
     overhead = overhead_seconds / calibration_calls
     flows = max(
         (calls for label, (calls, _) in hooks.items() if label.endswith(".response")),
@@ -220,16 +227,21 @@ def report(
     hook_seconds = sum(seconds for _, seconds in hooks.values())
     hook_calls = sum(calls for calls, _ in hooks.values())
     own_seconds = hook_seconds - overhead * hook_calls
-    plain_ms = statistics.median(per_request["plain"]) * 1e3
-    addon_ms = statistics.median(per_request["authdiag"]) * 1e3
+    milliseconds = {n: statistics.median(v) * 1e3 for n, v in per_request.items()}
+    addon_ms = milliseconds["authdiag"]
     print(f"\n## {scenario}")
     print(
-        f"mitmdump CPU per request, median of {len(ratios)} rounds: "
-        f"without authdiag {plain_ms:.3f} ms, with {addon_ms:.3f} ms"
+        f"mitmdump CPU per request, median of {len(per_request['plain'])} rounds: "
+        + ", ".join(f"{name} {ms:.3f} ms" for name, ms in milliseconds.items())
     )
-    print("per-round ratio with/without: " + ", ".join(f"{r:.3f}" for r in ratios))
-    added = (statistics.median(ratios) - 1) * 100
-    print(f"CPU added (median of the per-round ratios): {added:+.2f} %")
+    for name in ("modules only", "authdiag"):
+        ratios = [
+            side / plain
+            for side, plain in zip(per_request[name], per_request["plain"], strict=True)
+        ]
+        added = (statistics.median(ratios) - 1) * 100
+        print(f"{name} / plain, per round: " + ", ".join(f"{r:.3f}" for r in ratios))
+        print(f"  CPU added (median of the per-round ratios): {added:+.2f} %")
     for what, seconds in (("as timed", hook_seconds), ("own", own_seconds)):
         per_flow = seconds / flows if flows else float("nan")
         share = per_flow / (addon_ms / 1e3) * 100
@@ -265,7 +277,7 @@ def main() -> None:
     print("$ uv run python benchmarks/live_overhead.py " + " ".join(sys.argv[1:]))
     print(
         f"hey -c 4 (keep-alive), {args.requests} requests per proxy per round, "
-        f"{args.rounds} rounds, order alternating; "
+        f"{args.rounds} rounds, order rotating; "
         f"load average before: {os.getloadavg()[0]:.2f}"
     )
     upstream = free_port()
