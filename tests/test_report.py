@@ -339,6 +339,28 @@ def test_a_truncated_flow_file_reports_the_flows_before_the_cut(
     listed = result.json()["refusals"]
     assert listed and listed == whole["refusals"][: len(listed)]
     assert len(listed) < len(whole["refusals"])
+    text = " ".join(report(tour_copy).stdout.split())  # unwrapped
+    read = capture["flows_read"]
+    assert f"the refusals among the {read} flows read before it are listed" in text
+
+
+def test_a_truncated_file_without_refusals_says_none_came_before(
+    tmp_path: Path,
+) -> None:
+    buffer = io.BytesIO()
+    FlowWriter(buffer).add(tflow.tflow(resp=True))
+    whole = buffer.getvalue()
+    FlowWriter(buffer).add(tflow.tflow(resp=True))
+    path = tmp_path / "cut.flow"
+    path.write_bytes(buffer.getvalue()[: len(whole) + 40])
+
+    result = report(path)
+
+    text = " ".join(result.stdout.split())  # unwrapped
+    assert result.returncode == 2
+    assert "1 flow, 0 listed" in text
+    assert "no refusal among the 1 flow read before it" in text
+    assert "listed above" not in text
 
 
 def test_a_corrupt_flow_file_names_the_byte_and_keeps_what_came_before(

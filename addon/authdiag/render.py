@@ -44,7 +44,7 @@ def tls_note(captures: list[CaptureResult]) -> str | None:
     if not used:
         return f"these captures {NO_TLS}."
     note = (
-        "The diagnosis used the TLS observations the live addon saved with "
+        "the diagnosis used the TLS observations the live addon saved with "
         f"{plural(used, 'refusal')}."
     )
     if len(lacking) > MAX_NAMED:
@@ -143,7 +143,12 @@ class TextRenderer:
             label = "DAMAGED" if result.damage_position is not None else "UNREADABLE"
             text = result.problem
             if result.damage_position is not None:
-                text += f"; the {result.unit}s before the damage are listed above"
+                before = plural(result.flows_read, result.unit)
+                text += (
+                    f"; the refusals among the {before} read before it are listed above"
+                    if result.refusals
+                    else f"; no refusal among the {before} read before it"
+                )
             lines += self.wrap(f"{label}: {text}", "    ", "      ")
         if result.skipped_count:
             lines += self.wrap(
