@@ -284,6 +284,34 @@ def test_host_filter_lists_only_that_host(bundled: Run) -> None:
     assert len(pattern.json()["refusals"]) == len(bundled.json()["refusals"])
 
 
+def test_leeway_forgives_an_expiry_within_it() -> None:
+    # The recorded token expired 60 minutes before its request was sent.
+    strict = report("--format", "json", "recordings/jwt-expired.flow")
+    lenient = report(
+        "--format", "json", "--leeway", "7200", "recordings/jwt-expired.flow"
+    )
+
+    assert verdicts_by_capture(strict.json()) == {"jwt-expired.flow": ["jwt-expired"]}
+    lenient_verdicts = verdicts_by_capture(lenient.json())["jwt-expired.flow"]
+    assert lenient_verdicts and "jwt-expired" not in lenient_verdicts
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "'abc' is not a number of seconds"),
+        ("-1", "'-1' is not a finite number of seconds >= 0"),
+        ("nan", "'nan' is not a finite number of seconds >= 0"),
+    ],
+)
+def test_a_bad_leeway_exits_2_naming_it(value: str, message: str) -> None:
+    result = report(f"--leeway={value}", "recordings/jwt-expired.flow")
+
+    assert result.returncode == 2
+    assert f"argument --leeway: {message}" in result.stderr
+    assert result.stdout == ""
+
+
 def test_no_refusal_listed_exits_0() -> None:
     result = report("--host", "api.example.com", "recordings/tour.flow")
     assert result.returncode == 0
