@@ -89,6 +89,22 @@ def test_recordings_outside_the_default_statuses_need_the_ones_they_name() -> No
         assert diagnosed_causes(replay(recording.path)) != list(recording.verdicts)
 
 
+def test_replaying_with_leeway_and_marker_options_applies_them(tmp_path: Path) -> None:
+    # The recorded token expired 60 minutes before its request was sent.
+    recording = Path("recordings/jwt-expired.flow")
+    out = tmp_path / "lenient.flow"
+    log = replay(
+        recording,
+        *("--set", "authdiag_leeway=7200", "--set", "authdiag_marker=:x:"),
+        *("-w", out),
+    )
+
+    assert diagnosed_causes(replay(recording)) == ["jwt-expired"]
+    lenient = diagnosed_causes(log)
+    assert lenient and "jwt-expired" not in lenient
+    assert [f.marked for f in flows_in(out)] == [":x:"]
+
+
 def test_replaying_with_w_keeps_the_annotated_flows(tmp_path: Path) -> None:
     out = tmp_path / "annotated.flow"
     replay(Path("recordings/browser.har"), "-w", out)
