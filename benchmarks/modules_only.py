@@ -15,9 +15,8 @@ from pathlib import Path
 # mitmproxy puts this script's folder on sys.path, not addon/ where the package is.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addon"))
 
-# Loaded for their weight and never called; importing the engine registers the
-# rules, as the addon's import does.
-import authdiag.addon
-import authdiag.engine  # noqa: F401
+# Loaded for its weight and never called: the same import as diag.py's, which
+# brings in the engine and registers the rules.
+import authdiag.addon  # noqa: F401
 
 addons: list[object] = []
