@@ -193,8 +193,8 @@ def main() -> None:
     }
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     floor: list[float] = []
-    # The same flow object every time, its data warm in the CPU's caches: set
-    # against a fresh copy's time, what the caches cost a flow mitmproxy just made.
+    # The same flow object every time: set against a fresh copy's time, what a
+    # flow costs for being new (likely its memory not yet in the CPU's caches).
     warm: list[float] = []
     for make in kinds.values():  # warm-up
         time_flows(addons.hooks, make, 200)
@@ -224,7 +224,8 @@ def main() -> None:
     )
     print(
         f"{'200 without credentials, one flow object reused':15s} median "
-        f"{statistics.median(warm) * 1e6:8.1f} µs  (warm caches; a fresh copy above)"
+        f"{statistics.median(warm) * 1e6:8.1f} µs  "
+        "(the same object each time; a fresh copy above)"
     )
     refused_time = statistics.median(times["401, same JWT as before"])
     accepted_time = statistics.median(times["200 with the JWT"])
